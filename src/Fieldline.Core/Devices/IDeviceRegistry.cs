@@ -1,0 +1,52 @@
+namespace Fieldline.Core.Devices;
+
+/// <summary>A filter and page request over the registry. Results are ordered by device_id (stable).</summary>
+/// <param name="Type">Only devices of this type, when set.</param>
+/// <param name="Status">Only devices in this status, when set.</param>
+/// <param name="Limit">At most this many devices (1..1000).</param>
+/// <param name="After">Exclusive cursor: the last device_id of the previous page.</param>
+public sealed record DeviceQuery(DeviceType? Type, DeviceStatus? Status, int Limit, string? After);
+
+/// <summary>One page of devices; <see cref="NextCursor"/> is null on the last page.</summary>
+public sealed record DevicePage(IReadOnlyList<Device> Items, string? NextCursor);
+
+/// <summary>The outcome of a registry write.</summary>
+public enum RegistryWriteResult
+{
+    Ok,
+    NotFound,
+    Conflict,
+}
+
+/// <summary>
+/// The durable device registry. Device tokens are never stored: only their hashes
+/// (see <see cref="DeviceTokens"/>).
+/// </summary>
+public interface IDeviceRegistry
+{
+    /// <summary>Registers a device with the hash of its token; <see cref="RegistryWriteResult.Conflict"/> when the id exists.</summary>
+    Task<RegistryWriteResult> CreateAsync(Device device, byte[] tokenHash, CancellationToken cancellationToken);
+
+    Task<Device?> GetAsync(string deviceId, CancellationToken cancellationToken);
+
+    Task<DevicePage> ListAsync(DeviceQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Replaces the mutable fields (name, type, model, firmware_version, status, location, metadata).</summary>
+    Task<RegistryWriteResult> UpdateAsync(Device device, CancellationToken cancellationToken);
+
+    Task<RegistryWriteResult> DeleteAsync(string deviceId, CancellationToken cancellationToken);
+
+    Task<RegistryWriteResult> SetTokenHashAsync(string deviceId, byte[] tokenHash, CancellationToken cancellationToken);
+
+    /// <summary>The stored token hash and status of a device, for authentication; null when unknown.</summary>
+    Task<DeviceCredentials?> GetCredentialsAsync(string deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Records a status change (and last_seen) caused by the device's connection.</summary>
+    Task SetConnectionStatusAsync(string deviceId, DeviceStatus status, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Number of devices per (status, type), for the iot_device_total gauge.</summary>
+    Task<IReadOnlyDictionary<(DeviceStatus Status, DeviceType Type), long>> CountAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>What authentication needs to know about a device.</summary>
+public sealed record DeviceCredentials(string DeviceId, byte[] TokenHash, DeviceStatus Status);
