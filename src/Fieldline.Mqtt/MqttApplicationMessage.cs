@@ -1,0 +1,100 @@
+using System.Text;
+
+namespace Fieldline.Mqtt;
+
+/// <summary>
+/// A message the broker holds beyond the packet it arrived in: a retained message, a last will, or a QoS 1
+/// message queued for a subscriber. Immutable, so one instance is shared by every session it is queued for.
+/// </summary>
+public sealed class MqttApplicationMessage
+{
+    private string? _topic;
+
+    /// <summary>Creates a message.</summary>
+    /// <param name="topicUtf8">The topic name in UTF-8.</param>
+    /// <param name="payload">The payload (the message keeps the reference; do not reuse the buffer).</param>
+    /// <param name="qualityOfService">0, 1 or 2.</param>
+    /// <param name="retain">The RETAIN flag.</param>
+    /// <param name="properties">The MQTT 5.0 PUBLISH properties block to forward, without topic alias and subscription identifiers.</param>
+    public MqttApplicationMessage(byte[] topicUtf8, ReadOnlyMemory<byte> payload, byte qualityOfService, bool retain, ReadOnlyMemory<byte> properties = default)
+    {
+        ArgumentNullException.ThrowIfNull(topicUtf8);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(qualityOfService, (byte)2);
+        TopicUtf8 = topicUtf8;
+        Payload = payload;
+        QualityOfService = qualityOfService;
+        Retain = retain;
+        Properties = properties;
+    }
+
+    /// <summary>Creates a message from a topic string.</summary>
+    public MqttApplicationMessage(string topic, ReadOnlyMemory<byte> payload, byte qualityOfService = 0, bool retain = false)
+        : this(Encoding.UTF8.GetBytes(topic), payload, qualityOfService, retain)
+    {
+        _topic = topic;
+    }
+
+    /// <summary>The topic name in UTF-8.</summary>
+    public byte[] TopicUtf8 { get; }
+
+    /// <summary>The topic name.</summary>
+    public string Topic => _topic ??= Encoding.UTF8.GetString(TopicUtf8);
+
+    /// <summary>The payload.</summary>
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>The QoS the message was published with.</summary>
+    public byte QualityOfService { get; }
+
+    /// <summary>The RETAIN flag it was published with.</summary>
+    public bool Retain { get; }
+
+    /// <summary>The MQTT 5.0 properties block forwarded to 5.0 subscribers.</summary>
+    public ReadOnlyMemory<byte> Properties { get; }
+
+    /// <summary>A copy of an inbound publish that outlives the packet's buffer.</summary>
+    public static MqttApplicationMessage CopyOf(in MqttInboundPublish publish) =>
+        new(publish.TopicUtf8.ToArray(), publish.Payload.ToArray(), publish.QualityOfService, publish.Retain, publish.Properties.ToArray());
+}
+
+/// <summary>
+/// An inbound PUBLISH as the broker's policy sees it. Its memory points into the connection's receive buffer:
+/// valid only during the call it is passed to; copy what must outlive it.
+/// </summary>
+public readonly struct MqttInboundPublish
+{
+    internal MqttInboundPublish(ReadOnlyMemory<byte> topic, ReadOnlyMemory<byte> payload, ReadOnlyMemory<byte> properties, byte qos, bool retain, bool dup, ushort packetId)
+    {
+        TopicUtf8 = topic;
+        Payload = payload;
+        Properties = properties;
+        QualityOfService = qos;
+        Retain = retain;
+        Duplicate = dup;
+        PacketId = packetId;
+    }
+
+    /// <summary>The topic name in UTF-8.</summary>
+    public ReadOnlyMemory<byte> TopicUtf8 { get; }
+
+    /// <summary>The payload.</summary>
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>The MQTT 5.0 properties block (empty for 3.1.1).</summary>
+    public ReadOnlyMemory<byte> Properties { get; }
+
+    /// <summary>0, 1 or 2.</summary>
+    public byte QualityOfService { get; }
+
+    /// <summary>The RETAIN flag.</summary>
+    public bool Retain { get; }
+
+    /// <summary>The DUP flag.</summary>
+    public bool Duplicate { get; }
+
+    /// <summary>The packet identifier (0 for QoS 0).</summary>
+    public ushort PacketId { get; }
+
+    /// <summary>The topic as a string (allocates).</summary>
+    public string GetTopic() => Encoding.UTF8.GetString(TopicUtf8.Span);
+}
