@@ -1,0 +1,30 @@
+namespace Fieldline.Mqtt.Server;
+
+/// <summary>Limits and timings of the broker.</summary>
+public sealed class MqttBrokerOptions
+{
+    /// <summary>The largest packet accepted from or sent to a client, in bytes.</summary>
+    public int MaximumPacketSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How many QoS 1/2 messages a client may have unacknowledged towards the broker (5.0 Receive Maximum), and
+    /// how many messages of any QoS may wait for the policy's completion (the store) before the broker stops
+    /// reading from that client.
+    /// </summary>
+    public ushort ReceiveMaximum { get; set; } = 1024;
+
+    /// <summary>How many QoS 1 messages the broker sends to a client before it waits for PUBACKs.</summary>
+    public ushort MaximumInflightPerClient { get; set; } = 256;
+
+    /// <summary>How many QoS 1 messages wait for an offline or busy persistent session; beyond it the oldest is dropped.</summary>
+    public int MaximumQueuedMessagesPerSession { get; set; } = 10_000;
+
+    /// <summary>How long a client may take to send CONNECT.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a publisher waits for a subscriber that does not read before that subscriber is disconnected.</summary>
+    public TimeSpan SlowConsumerTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Upper bound on the keep-alive a client may ask for; 0 means any.</summary>
+    public ushort MaximumKeepAliveSeconds { get; set; }
+}

@@ -1,0 +1,127 @@
+using System.Net;
+
+namespace Fieldline.Mqtt.Server;
+
+/// <summary>A connected client as the broker's policy sees it.</summary>
+public sealed class MqttClientContext
+{
+    internal MqttClientContext(string clientId, string? username, MqttProtocolVersion protocolVersion, EndPoint? remoteEndPoint, string connectionId)
+    {
+        ClientId = clientId;
+        Username = username;
+        ProtocolVersion = protocolVersion;
+        RemoteEndPoint = remoteEndPoint;
+        ConnectionId = connectionId;
+    }
+
+    /// <summary>The client identifier (assigned by the broker when the client sent none).</summary>
+    public string ClientId { get; internal set; }
+
+    /// <summary>The user name of CONNECT, if any.</summary>
+    public string? Username { get; }
+
+    /// <summary>The protocol level the client connected with.</summary>
+    public MqttProtocolVersion ProtocolVersion { get; }
+
+    /// <summary>The client's address.</summary>
+    public EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The transport connection's id (Kestrel's).</summary>
+    public string ConnectionId { get; }
+
+    /// <summary>Whatever the policy attached when it authenticated the client (for example the device it is).</summary>
+    public object? Identity { get; set; }
+}
+
+/// <summary>Why a client's connection ended.</summary>
+public enum MqttDisconnectKind
+{
+    /// <summary>The client sent DISCONNECT.</summary>
+    Clean,
+
+    /// <summary>The client sent DISCONNECT asking for its will to be published (5.0 reason 0x04).</summary>
+    CleanWithWill,
+
+    /// <summary>Nothing arrived within 1.5 times the keep-alive.</summary>
+    KeepAliveTimeout,
+
+    /// <summary>The client broke the protocol.</summary>
+    ProtocolError,
+
+    /// <summary>Another connection took over the client id.</summary>
+    TakenOver,
+
+    /// <summary>The network connection closed without DISCONNECT.</summary>
+    ConnectionLost,
+
+    /// <summary>The client did not read what it was sent for too long.</summary>
+    SlowConsumer,
+
+    /// <summary>The broker (or the platform through it) closed the connection.</summary>
+    ServerInitiated,
+}
+
+/// <summary>
+/// What the broker does with an authorized PUBLISH: accept it (optionally only once <see cref="Completion"/>
+/// has finished, for example when the message is durably stored) or refuse it with a reason code.
+/// </summary>
+public readonly struct MqttPublishDecision
+{
+    private MqttPublishDecision(MqttReasonCode reasonCode, Task? completion)
+    {
+        ReasonCode = reasonCode;
+        Completion = completion;
+    }
+
+    /// <summary>Accept and route now; acknowledge now.</summary>
+    public static MqttPublishDecision Accept => default;
+
+    /// <summary>Success, or the reason the message was refused.</summary>
+    public MqttReasonCode ReasonCode { get; }
+
+    /// <summary>
+    /// When set, the acknowledgement (PUBACK/PUBREC) waits for this task, and the connection reads no further
+    /// than its in-flight window ahead of it: that is how a slow store slows down the device.
+    /// A faulted task means the message was not accepted.
+    /// </summary>
+    public Task? Completion { get; }
+
+    /// <summary>Route now; acknowledge when <paramref name="completion"/> has completed successfully.</summary>
+    public static MqttPublishDecision AcceptWhen(Task completion) => new(MqttReasonCode.Success, completion);
+
+    /// <summary>Refuse: not routed; 5.0 clients get the reason code in PUBACK.</summary>
+    public static MqttPublishDecision Refuse(MqttReasonCode reasonCode) => new(reasonCode, null);
+}
+
+/// <summary>
+/// The hooks through which an application decides who may connect, publish and subscribe, and observes
+/// clients. The default allows everything except publishing to '$' topics.
+/// </summary>
+public class MqttBrokerPolicy
+{
+    /// <summary>A policy that lets every client in.</summary>
+    public static MqttBrokerPolicy AllowAll { get; } = new();
+
+    /// <summary>Authenticates a CONNECT; <see cref="MqttReasonCode.Success"/> lets the client in.</summary>
+    public virtual ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(MqttReasonCode.Success);
+
+    /// <summary>Whether the client may publish to <paramref name="topic"/>. Called for every PUBLISH: must not allocate.</summary>
+    public virtual bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) => topic.IsEmpty || topic[0] != '$';
+
+    /// <summary>Whether the client may subscribe to <paramref name="filter"/>.</summary>
+    public virtual bool CanSubscribe(MqttClientContext client, string filter) => true;
+
+    /// <summary>Inspects an authorized PUBLISH before it is routed. Called for every PUBLISH: must not block.</summary>
+    public virtual MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish) => MqttPublishDecision.Accept;
+
+    /// <summary>The client is connected (CONNACK sent).</summary>
+    public virtual void OnConnected(MqttClientContext client)
+    {
+    }
+
+    /// <summary>The client's connection ended.</summary>
+    public virtual void OnDisconnected(MqttClientContext client, MqttDisconnectKind kind)
+    {
+    }
+}

@@ -1,0 +1,396 @@
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using Fieldline.Mqtt.Protocol;
+
+namespace Fieldline.Mqtt.Server;
+
+/// <summary>The connection's output: writes from many threads, one flush at a time, and ordered acknowledgements.</summary>
+/// <remarks>
+/// Design note. Any connection's read loop may write into this client's output (that is how a PUBLISH is
+/// routed), so writes take a lock and go straight into the pipe with GetSpan/Advance. Flushing is decoupled:
+/// the first write after a flush queues one work item, which flushes everything written until then; a burst of
+/// messages costs one flush. A PipeWriter allows one flush at a time, so while a flush is pending (the socket
+/// is slower than the writers) the connection reports <see cref="IsBackedUp"/>, and publishers wait on
+/// <see cref="WhenDrained"/> rather than pile more bytes in.
+/// </remarks>
+internal sealed partial class MqttConnection : IThreadPoolWorkItem
+{
+    private readonly PipeWriter _output;
+    private readonly Lock _writeLock = new();
+    private readonly Action _onFlushCompleted;
+    private readonly Lock _ackLock = new();
+    private readonly Queue<PendingAck> _pendingAcks = new();
+    private bool _ackPumpRunning;
+    private TaskCompletionSource? _ackProgress;
+    private bool _unflushed;
+    private bool _flushScheduled;
+    private bool _outputClosed;
+    private volatile bool _backedUp;
+    private TaskCompletionSource? _drained;
+    private ValueTask<FlushResult> _pendingFlush;
+    private uint _clientMaximumPacketSize;
+
+    /// <summary>True while a flush waits for the socket: the client reads slower than it is sent to.</summary>
+    public bool IsBackedUp => _backedUp;
+
+    private int PendingAcknowledgements
+    {
+        get
+        {
+            lock (_ackLock)
+            {
+                return _pendingAcks.Count;
+            }
+        }
+    }
+
+    /// <summary>Writes a PUBLISH to this client. Called from any thread; drops the message if the client cannot take its size.</summary>
+    public void SendPublish(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, bool dup, ushort packetId)
+    {
+        var size = MqttPacketEncoder.PublishSize(Version, topic.Length, payload.Length, qos, Version == MqttProtocolVersion.V500 ? properties.Length : 0);
+        if (_clientMaximumPacketSize != 0 && size > _clientMaximumPacketSize)
+        {
+            // MQTT-3.1.2-25: a message larger than the client's Maximum Packet Size is discarded for that client.
+            _broker.Metrics.Dropped("packet_too_large_for_client");
+            return;
+        }
+
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            MqttPacketEncoder.WritePublish(_output, Version, topic, payload, qos, retain, dup, packetId, properties);
+            ScheduleFlushLocked();
+        }
+
+        _broker.Metrics.MessageSent(size);
+    }
+
+    /// <summary>Completes when the pending flush has finished (at once when none is pending).</summary>
+    public Task WhenDrained()
+    {
+        lock (_writeLock)
+        {
+            if (!_backedUp || _outputClosed)
+            {
+                return Task.CompletedTask;
+            }
+
+            return (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => FlushLoop();
+
+    /// <summary>
+    /// Acknowledges an inbound PUBLISH (PUBACK for QoS 1, PUBREC for QoS 2) in the order the PUBLISH packets arrived
+    /// (MQTT-4.6.0-2), after <paramref name="completion"/> when there is one. QoS 0 entries with a completion
+    /// write nothing but count against the receive window, which is how the store slows down a QoS 0 publisher.
+    /// </summary>
+    private void Acknowledge(ushort packetId, byte qos, MqttReasonCode reason, Task? completion)
+    {
+        lock (_ackLock)
+        {
+            if (_pendingAcks.Count == 0 && (completion is null || completion.IsCompletedSuccessfully))
+            {
+                if (qos > 0)
+                {
+                    WriteAck(qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck, packetId, reason);
+                }
+
+                return;
+            }
+
+            _pendingAcks.Enqueue(new PendingAck(packetId, qos, reason, completion));
+            if (_ackPumpRunning)
+            {
+                return;
+            }
+
+            _ackPumpRunning = true;
+        }
+
+        _ = PumpAcknowledgementsAsync();
+    }
+
+    private async Task PumpAcknowledgementsAsync()
+    {
+        while (true)
+        {
+            PendingAck head;
+            lock (_ackLock)
+            {
+                if (_pendingAcks.Count == 0)
+                {
+                    _ackPumpRunning = false;
+                    SignalAckProgressLocked();
+                    return;
+                }
+
+                head = _pendingAcks.Peek();
+            }
+
+            if (head.Completion is { IsCompleted: false } pending)
+            {
+                try
+                {
+                    await pending.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Inspected below through the task's state.
+                }
+            }
+
+            lock (_ackLock)
+            {
+                _pendingAcks.Dequeue();
+                SignalAckProgressLocked();
+            }
+
+            if (head.Completion is { IsCompletedSuccessfully: false } failed)
+            {
+                Log.CompletionFailed(_broker.Logger, Client?.ClientId ?? "?", failed.Exception?.GetBaseException() ?? new OperationCanceledException());
+                if (head.Qos > 0)
+                {
+                    if (Version == MqttProtocolVersion.V500)
+                    {
+                        WriteAck(head.Qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck, head.PacketId, MqttReasonCode.ImplementationSpecificError);
+                    }
+                    else
+                    {
+                        // 3.1.1 cannot refuse a message: close without acknowledging, so the client sends it again.
+                        Close(MqttReasonCode.ImplementationSpecificError, MqttDisconnectKind.ServerInitiated);
+                    }
+                }
+
+                continue;
+            }
+
+            if (head.Qos > 0)
+            {
+                WriteAck(head.Qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck, head.PacketId, head.Reason);
+            }
+        }
+    }
+
+    private Task WhenAcknowledgementsProgress()
+    {
+        lock (_ackLock)
+        {
+            if (_pendingAcks.Count < Options.ReceiveMaximum)
+            {
+                return Task.CompletedTask;
+            }
+
+            return (_ackProgress ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    private void SignalAckProgressLocked()
+    {
+        if (_ackProgress is { } progress)
+        {
+            _ackProgress = null;
+            progress.TrySetResult();
+        }
+    }
+
+    private void WriteAck(MqttPacketType type, ushort packetId, MqttReasonCode reason)
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            MqttPacketEncoder.WriteAck(_output, type, packetId, Version, reason);
+            ScheduleFlushLocked();
+        }
+
+        _broker.Metrics.PacketSent(4);
+    }
+
+    private void WriteConnAck(bool sessionPresent, MqttReasonCode reason, string? assignedClientId, ushort serverKeepAlive = 0)
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            var capabilities = new MqttServerCapabilities((uint)Options.MaximumPacketSize, Options.ReceiveMaximum, serverKeepAlive);
+            MqttPacketEncoder.WriteConnAck(_output, Version, sessionPresent, reason, assignedClientId, capabilities);
+            ScheduleFlushLocked();
+        }
+    }
+
+    private void WriteSubAck(ushort packetId, ReadOnlySpan<MqttReasonCode> reasons)
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            MqttPacketEncoder.WriteSubAck(_output, Version, packetId, reasons);
+            ScheduleFlushLocked();
+        }
+    }
+
+    private void WriteUnsubAck(ushort packetId, ReadOnlySpan<MqttReasonCode> reasons)
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            MqttPacketEncoder.WriteUnsubAck(_output, Version, packetId, reasons);
+            ScheduleFlushLocked();
+        }
+    }
+
+    private void WritePingResp()
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            MqttPacketEncoder.WritePingResp(_output);
+            ScheduleFlushLocked();
+        }
+    }
+
+    private void WriteDisconnect(MqttReasonCode reason)
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed)
+            {
+                return;
+            }
+
+            MqttPacketEncoder.WriteDisconnect(_output, reason, null);
+            ScheduleFlushLocked();
+        }
+    }
+
+    private void ScheduleFlushLocked()
+    {
+        _unflushed = true;
+        if (!_flushScheduled)
+        {
+            _flushScheduled = true;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+    }
+
+    private void FlushLoop()
+    {
+        while (true)
+        {
+            lock (_writeLock)
+            {
+                if (!_unflushed || _outputClosed)
+                {
+                    _flushScheduled = false;
+                    return;
+                }
+
+                _unflushed = false;
+
+                // Stored, not awaited, so that a pending flush resumes through a cached delegate (no state machine);
+                // it is consumed exactly once, in CompleteFlush.
+#pragma warning disable CA2012
+                _pendingFlush = _output.FlushAsync();
+#pragma warning restore CA2012
+            }
+
+            if (!_pendingFlush.IsCompleted)
+            {
+                // The socket is behind: resume on completion without blocking a thread and without allocating.
+                _backedUp = true;
+                _pendingFlush.GetAwaiter().UnsafeOnCompleted(_onFlushCompleted);
+                return;
+            }
+
+            if (!CompleteFlush())
+            {
+                return;
+            }
+        }
+    }
+
+    private void OnFlushCompleted()
+    {
+        if (CompleteFlush())
+        {
+            FlushLoop();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool CompleteFlush()
+    {
+        bool completed;
+        try
+        {
+            var result = _pendingFlush.GetAwaiter().GetResult();
+            completed = result.IsCompleted || result.IsCanceled;
+        }
+        catch (Exception)
+        {
+            completed = true;
+        }
+
+        _pendingFlush = default;
+        if (completed)
+        {
+            CloseOutput();
+            return false;
+        }
+
+        if (_backedUp)
+        {
+            TaskCompletionSource? drained;
+            lock (_writeLock)
+            {
+                _backedUp = false;
+                drained = _drained;
+                _drained = null;
+            }
+
+            drained?.TrySetResult();
+        }
+
+        return true;
+    }
+
+    private void CloseOutput()
+    {
+        TaskCompletionSource? drained;
+        lock (_writeLock)
+        {
+            _outputClosed = true;
+            _flushScheduled = false;
+            _backedUp = false;
+            drained = _drained;
+            _drained = null;
+        }
+
+        drained?.TrySetResult();
+    }
+
+    private readonly record struct PendingAck(ushort PacketId, byte Qos, MqttReasonCode Reason, Task? Completion);
+}

@@ -1,0 +1,395 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Fieldline.Mqtt.Protocol;
+using Microsoft.AspNetCore.Connections;
+
+namespace Fieldline.Mqtt.Server;
+
+/// <summary>
+/// One client connection: reads packets from the transport's pipe, handles them, and owns the client's output.
+/// </summary>
+/// <remarks>
+/// Design note. Packets are parsed in place from the pipe's buffer and handled synchronously: a PUBLISH is
+/// routed to subscribers while its bytes are still in the receive buffer, written straight into each
+/// subscriber's output pipe. The read loop leaves its synchronous path only to authenticate, and to wait when
+/// a downstream stage is behind: the store (acknowledgements waiting on <see cref="MqttPublishDecision.Completion"/>
+/// beyond the receive window) or a subscriber whose output is backed up. Waiting instead of buffering is what
+/// bounds memory: pressure travels back to the publisher's TCP window instead of into queues.
+/// </remarks>
+internal sealed partial class MqttConnection
+{
+    private readonly MqttBroker _broker;
+    private readonly ConnectionContext _context;
+    private readonly PipeReader _input;
+    private readonly RoutingScratch _scratch = new();
+    private byte[]? _bodyBuffer;
+    private ITimer? _keepAliveTimer;
+    private long _lastPacketTimestamp;
+    private TimeSpan _keepAliveLimit;
+    private int _closeRequested;
+    private MqttDisconnectKind _closeKind = MqttDisconnectKind.ConnectionLost;
+    private MqttApplicationMessage? _will;
+    private bool _connected;
+    private uint _connectSessionExpiry;
+    private MqttConnection? _backedUpSubscriber;
+
+    public MqttConnection(MqttBroker broker, ConnectionContext context)
+    {
+        _broker = broker;
+        _context = context;
+        _input = context.Transport.Input;
+        _output = context.Transport.Output;
+        _onFlushCompleted = OnFlushCompleted;
+    }
+
+    public MqttClientContext? Client { get; private set; }
+
+    public MqttSession? Session { get; private set; }
+
+    public MqttProtocolVersion Version { get; private set; } = MqttProtocolVersion.V311;
+
+    /// <summary>How many QoS 1 messages the client accepts unacknowledged (5.0 Receive Maximum).</summary>
+    public ushort ClientReceiveMaximum { get; private set; } = ushort.MaxValue;
+
+    private MqttBrokerOptions Options => _broker.Options;
+
+    private string? RemoteAddress => _context.RemoteEndPoint?.ToString();
+
+    public async Task RunAsync()
+    {
+        _broker.Register(this);
+        try
+        {
+            if (await ReceiveConnectAsync().ConfigureAwait(false))
+            {
+                await ReadLoopAsync().ConfigureAwait(false);
+            }
+        }
+        catch (MqttProtocolException ex)
+        {
+            _broker.Metrics.ProtocolError(ex.ReasonCode);
+            Log.ProtocolError(_broker.Logger, _context.ConnectionId, RemoteAddress, ex.ReasonCode, ex.Message);
+            Close(ex.ReasonCode, MqttDisconnectKind.ProtocolError);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException)
+        {
+            // The peer went away or the server is stopping; the cleanup below is all there is to do.
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionFailed(_broker.Logger, _context.ConnectionId, ex);
+            Close(MqttReasonCode.UnspecifiedError, MqttDisconnectKind.ServerInitiated);
+        }
+        finally
+        {
+            await CleanupAsync().ConfigureAwait(false);
+            _broker.Unregister(this);
+        }
+    }
+
+    /// <summary>
+    /// Closes the connection from any thread: a 5.0 client is told why with DISCONNECT (3.1.1 has none), then the
+    /// read loop stops and the output is completed once what was written has been sent.
+    /// </summary>
+    public void Close(MqttReasonCode reason, MqttDisconnectKind kind)
+    {
+        if (Interlocked.Exchange(ref _closeRequested, 1) == 1)
+        {
+            return;
+        }
+
+        _closeKind = kind;
+        if (Version == MqttProtocolVersion.V500 && _connected && reason != MqttReasonCode.Success)
+        {
+            WriteDisconnect(reason);
+        }
+
+        _input.CancelPendingRead();
+    }
+
+    private async Task<bool> ReceiveConnectAsync()
+    {
+        using var timeout = new CancellationTokenSource(Options.ConnectTimeout, _broker.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _context.ConnectionClosed, _broker.Stopping);
+        MqttConnectPacket? connect;
+        bool unsupportedVersion;
+        while (true)
+        {
+            var result = await _input.ReadAsync(linked.Token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var status = MqttFrameReader.TryReadFrame(buffer, Options.MaximumPacketSize, out var frame, out var consumed, out var examined);
+            if (status == MqttFrameStatus.Complete)
+            {
+                try
+                {
+                    if (frame.Type != MqttPacketType.Connect)
+                    {
+                        throw MqttProtocolException.Protocol("The first packet must be CONNECT.");
+                    }
+
+                    _broker.Metrics.PacketReceived((int)buffer.Slice(0, consumed).Length);
+                    connect = MqttConnectPacket.Decode(frame.Flags, GetBody(frame.Body).Span, out unsupportedVersion);
+                }
+                finally
+                {
+                    _input.AdvanceTo(consumed);
+                }
+
+                break;
+            }
+
+            _input.AdvanceTo(buffer.Start, examined);
+            if (status != MqttFrameStatus.Incomplete)
+            {
+                throw new MqttProtocolException(status == MqttFrameStatus.TooLarge ? MqttReasonCode.PacketTooLarge : MqttReasonCode.MalformedPacket, "Invalid CONNECT frame.");
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return false;
+            }
+        }
+
+        if (unsupportedVersion || connect is null)
+        {
+            _broker.Metrics.ConnectRefused(MqttReasonCode.UnsupportedProtocolVersion);
+            WriteConnAck(false, MqttReasonCode.UnsupportedProtocolVersion, null);
+            return false;
+        }
+
+        Version = connect.ProtocolVersion;
+        ClientReceiveMaximum = connect.ReceiveMaximum;
+        _clientMaximumPacketSize = connect.MaximumPacketSize;
+        string? assignedClientId = null;
+        var clientId = connect.ClientId;
+        if (clientId.Length == 0)
+        {
+            if (Version == MqttProtocolVersion.V311 && !connect.CleanStart)
+            {
+                return RefuseConnect(clientId, MqttReasonCode.ClientIdentifierNotValid);
+            }
+
+            clientId = _broker.AssignClientId();
+            if (Version == MqttProtocolVersion.V500)
+            {
+                assignedClientId = clientId;
+            }
+        }
+
+        if (connect.AuthenticationMethod is not null)
+        {
+            // Enhanced authentication (AUTH exchange) is not offered; say so rather than guess (MQTT-4.12.0-1).
+            return RefuseConnect(clientId, MqttReasonCode.BadAuthenticationMethod);
+        }
+
+        Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId);
+        var reason = await _broker.Policy.AuthenticateAsync(Client, connect.Password, linked.Token).ConfigureAwait(false);
+        if (reason != MqttReasonCode.Success)
+        {
+            return RefuseConnect(clientId, reason);
+        }
+
+        _connectSessionExpiry = Version == MqttProtocolVersion.V500
+            ? connect.SessionExpirySeconds
+            : connect.CleanStart ? 0 : uint.MaxValue;
+        Session = _broker.AttachSession(this, clientId, connect.CleanStart, _connectSessionExpiry, out var sessionPresent);
+        _will = connect.Will;
+
+        var keepAlive = connect.KeepAliveSeconds;
+        ushort serverKeepAlive = 0;
+        if (Options.MaximumKeepAliveSeconds > 0 && (keepAlive == 0 || keepAlive > Options.MaximumKeepAliveSeconds))
+        {
+            keepAlive = serverKeepAlive = Options.MaximumKeepAliveSeconds;
+        }
+
+        StartKeepAlive(keepAlive);
+        _connected = true;
+        WriteConnAck(sessionPresent, MqttReasonCode.Success, assignedClientId, Version == MqttProtocolVersion.V500 ? serverKeepAlive : (ushort)0);
+        Log.ClientConnected(_broker.Logger, clientId, RemoteAddress, Version, sessionPresent);
+        _broker.Policy.OnConnected(Client);
+        Session.Resume(Options.MaximumInflightPerClient);
+        return true;
+    }
+
+    private bool RefuseConnect(string clientId, MqttReasonCode reason)
+    {
+        _broker.Metrics.ConnectRefused(reason);
+        Log.ConnectRefused(_broker.Logger, RemoteAddress, clientId, reason);
+        WriteConnAck(false, reason, null);
+        return false;
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        while (true)
+        {
+            var result = await _input.ReadAsync(_broker.Stopping).ConfigureAwait(false);
+            if (Volatile.Read(ref _closeRequested) == 1)
+            {
+                _input.AdvanceTo(result.Buffer.Start);
+                return;
+            }
+
+            var buffer = result.Buffer;
+            var examined = buffer.End;
+            var mustWait = false;
+            try
+            {
+                while (true)
+                {
+                    var status = MqttFrameReader.TryReadFrame(buffer, Options.MaximumPacketSize, out var frame, out var consumed, out _);
+                    if (status == MqttFrameStatus.Incomplete)
+                    {
+                        break;
+                    }
+
+                    if (status != MqttFrameStatus.Complete)
+                    {
+                        throw new MqttProtocolException(status == MqttFrameStatus.TooLarge ? MqttReasonCode.PacketTooLarge : MqttReasonCode.MalformedPacket, status == MqttFrameStatus.TooLarge ? "Packet exceeds the maximum packet size." : "Invalid remaining length.");
+                    }
+
+                    _lastPacketTimestamp = _broker.TimeProvider.GetTimestamp();
+                    var keepReading = HandlePacket(frame, (int)buffer.Slice(0, consumed).Length);
+                    buffer = buffer.Slice(consumed);
+                    if (!keepReading)
+                    {
+                        return;
+                    }
+
+                    if (_backedUpSubscriber is not null || PendingAcknowledgements >= Options.ReceiveMaximum)
+                    {
+                        mustWait = true;
+                        examined = buffer.Start;
+                        break;
+                    }
+                }
+            }
+            finally
+            {
+                _input.AdvanceTo(buffer.Start, examined);
+            }
+
+            if (mustWait)
+            {
+                await WaitForDownstreamAsync().ConfigureAwait(false);
+            }
+
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task WaitForDownstreamAsync()
+    {
+        if (_backedUpSubscriber is { } subscriber)
+        {
+            _backedUpSubscriber = null;
+            if (subscriber != this)
+            {
+                _broker.Metrics.BackpressureWait();
+                var drained = subscriber.WhenDrained();
+                try
+                {
+                    await drained.WaitAsync(Options.SlowConsumerTimeout, _broker.TimeProvider, _broker.Stopping).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    Log.SlowConsumer(_broker.Logger, subscriber.Client?.ClientId ?? "?", Options.SlowConsumerTimeout);
+                    _broker.Metrics.Dropped("slow_consumer");
+                    subscriber.Close(MqttReasonCode.QuotaExceeded, MqttDisconnectKind.SlowConsumer);
+                }
+            }
+        }
+
+        while (PendingAcknowledgements >= Options.ReceiveMaximum && Volatile.Read(ref _closeRequested) == 0)
+        {
+            await WhenAcknowledgementsProgress().WaitAsync(_broker.Stopping).ConfigureAwait(false);
+        }
+    }
+
+    private void StartKeepAlive(ushort keepAliveSeconds)
+    {
+        _lastPacketTimestamp = _broker.TimeProvider.GetTimestamp();
+        if (keepAliveSeconds == 0)
+        {
+            return;
+        }
+
+        // MQTT-3.1.2-24: close when nothing arrives within one and a half times the keep-alive.
+        _keepAliveLimit = TimeSpan.FromSeconds(keepAliveSeconds * 1.5);
+        var period = TimeSpan.FromSeconds(Math.Max(1, keepAliveSeconds / 4.0));
+        _keepAliveTimer = _broker.TimeProvider.CreateTimer(_ => CheckKeepAlive(), null, period, period);
+    }
+
+    private void CheckKeepAlive()
+    {
+        if (_broker.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastPacketTimestamp)) > _keepAliveLimit)
+        {
+            Close(MqttReasonCode.KeepAliveTimeout, MqttDisconnectKind.KeepAliveTimeout);
+        }
+    }
+
+    private ReadOnlyMemory<byte> GetBody(in ReadOnlySequence<byte> body)
+    {
+        if (body.IsSingleSegment)
+        {
+            return body.First;
+        }
+
+        // A packet spanning pipe segments is copied once into a pooled buffer kept for the connection.
+        var length = (int)body.Length;
+        if (_bodyBuffer is null || _bodyBuffer.Length < length)
+        {
+            if (_bodyBuffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_bodyBuffer);
+            }
+
+            _bodyBuffer = ArrayPool<byte>.Shared.Rent(length);
+        }
+
+        body.CopyTo(_bodyBuffer);
+        return _bodyBuffer.AsMemory(0, length);
+    }
+
+    private async Task CleanupAsync()
+    {
+        Interlocked.Exchange(ref _closeRequested, 1);
+        if (_keepAliveTimer is not null)
+        {
+            await _keepAliveTimer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Session is not null && Client is not null)
+        {
+            var kind = _closeKind;
+            if (_will is { } will && kind is not (MqttDisconnectKind.Clean or MqttDisconnectKind.TakenOver))
+            {
+                // The last will goes out on any end but a normal DISCONNECT (MQTT-3.1.2-8, -10).
+                _broker.Publish(will);
+            }
+
+            _broker.DetachSession(this, Session);
+            Log.ClientDisconnected(_broker.Logger, Client.ClientId, kind);
+            try
+            {
+                _broker.Policy.OnDisconnected(Client, kind);
+            }
+            catch (Exception ex)
+            {
+                Log.ConnectionFailed(_broker.Logger, _context.ConnectionId, ex);
+            }
+        }
+
+        CloseOutput();
+        await _output.CompleteAsync().ConfigureAwait(false);
+        await _input.CompleteAsync().ConfigureAwait(false);
+        if (_bodyBuffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_bodyBuffer);
+            _bodyBuffer = null;
+        }
+    }
+}
