@@ -1,0 +1,35 @@
+using System.Text;
+
+namespace Fieldline.Core.Devices;
+
+/// <summary>
+/// An authenticated device on a connection. Holds the UTF-8 forms of its topic prefixes, computed once at
+/// connect, so that authorizing each message is a byte comparison without allocation.
+/// </summary>
+public sealed class DeviceIdentity
+{
+    /// <summary>Creates the identity of a device.</summary>
+    public DeviceIdentity(string deviceId)
+    {
+        DeviceId = deviceId;
+        SensorPrefix = Encoding.UTF8.GetBytes($"sensor/{deviceId}/");
+        DevicePrefix = Encoding.UTF8.GetBytes($"device/{deviceId}/");
+        TelemetryTopic = Encoding.UTF8.GetBytes($"sensor/{deviceId}/telemetry");
+        StatusTopic = Encoding.UTF8.GetBytes($"device/{deviceId}/status");
+    }
+
+    /// <summary>The device id.</summary>
+    public string DeviceId { get; }
+
+    /// <summary><c>sensor/{id}/</c> in UTF-8.</summary>
+    public byte[] SensorPrefix { get; }
+
+    /// <summary><c>device/{id}/</c> in UTF-8.</summary>
+    public byte[] DevicePrefix { get; }
+
+    /// <summary><c>sensor/{id}/telemetry</c> in UTF-8: the seed's telemetry topic.</summary>
+    public byte[] TelemetryTopic { get; }
+
+    /// <summary><c>device/{id}/status</c> in UTF-8: where a device's last will goes.</summary>
+    public byte[] StatusTopic { get; }
+}

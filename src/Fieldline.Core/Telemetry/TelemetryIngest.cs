@@ -1,0 +1,80 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace Fieldline.Core.Telemetry;
+
+/// <summary>
+/// The protocol-neutral entry of telemetry: parses a device's payload and hands its points to the pipeline.
+/// A protocol acknowledges the message when the returned task completes, which is when the points are durable.
+/// </summary>
+public sealed partial class TelemetryIngest : IDisposable
+{
+    [ThreadStatic]
+    private static List<TelemetryPoint>? t_points;
+
+    private readonly TelemetryPayloadParser _parser;
+    private readonly TelemetryPipeline _pipeline;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger<TelemetryIngest> _logger;
+    private readonly ConcurrentDictionary<string, long> _lastRejectionLog = new(StringComparer.Ordinal);
+    private readonly Meter _meter;
+    private readonly Counter<long> _pointsReceived;
+    private readonly Counter<long> _payloadsRejected;
+
+    /// <summary>Creates the ingest stage.</summary>
+    public TelemetryIngest(TelemetryPayloadParser parser, TelemetryPipeline pipeline, TimeProvider timeProvider, ILogger<TelemetryIngest> logger, IMeterFactory? meterFactory = null)
+    {
+        _parser = parser;
+        _pipeline = pipeline;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _meter = meterFactory?.Create("Fieldline.Telemetry.Ingest") ?? new Meter("Fieldline.Telemetry.Ingest");
+        _pointsReceived = _meter.CreateCounter<long>("iot_device_data_received", description: "Telemetry points received from devices");
+        _payloadsRejected = _meter.CreateCounter<long>("fieldline.telemetry.payloads_rejected", description: "Telemetry payloads refused as invalid");
+    }
+
+    /// <summary>
+    /// Parses and submits a payload. Returns false with an error when the payload is invalid (no point of it is
+    /// kept); otherwise <paramref name="durable"/> completes when all its points are durable.
+    /// </summary>
+    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, out Task? durable, out string? error)
+    {
+        var points = t_points ??= new List<TelemetryPoint>(64);
+        points.Clear();
+        var nowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        if (!_parser.TryParse(deviceId, new ReadOnlySequence<byte>(payload), nowMs, points, out error))
+        {
+            durable = null;
+            _payloadsRejected.Add(1);
+            LogRejectedAtMostOncePerMinute(deviceId, error ?? "invalid payload");
+            return false;
+        }
+
+        _pointsReceived.Add(points.Count);
+        durable = _pipeline.Submit(CollectionsMarshal.AsSpan(points));
+        points.Clear();
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+
+    private void LogRejectedAtMostOncePerMinute(string deviceId, string error)
+    {
+        var now = _timeProvider.GetTimestamp();
+        var last = _lastRejectionLog.GetOrAdd(deviceId, 0);
+        if (last != 0 && _timeProvider.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+
+        _lastRejectionLog[deviceId] = now;
+        LogPayloadRejected(_logger, deviceId, error);
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Telemetry from device {DeviceId} refused: {Error} (logged at most once a minute per device)")]
+    private static partial void LogPayloadRejected(ILogger logger, string deviceId, string error);
+}
