@@ -1,0 +1,52 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Fieldline.Core.Devices;
+using Fieldline.Core.Telemetry;
+using Fieldline.Mqtt.Server;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Fieldline.Broker;
+
+/// <summary>Composes Fieldline's MQTT broker into the host: services, the Kestrel listener and shutdown.</summary>
+internal static class BrokerHosting
+{
+    /// <summary>Registers the broker, its platform policy and what the policy needs.</summary>
+    public static IServiceCollection AddFieldlineBroker(this IServiceCollection services, IConfiguration configuration)
+    {
+        var brokerOptions = new MqttBrokerOptions();
+        configuration.GetSection("Mqtt").Bind(brokerOptions);
+        services.AddSingleton(brokerOptions);
+        services.AddSingleton<TelemetryPayloadParser>(_ => new TelemetryPayloadParser());
+        services.AddSingleton<TelemetryIngest>();
+        services.AddSingleton(sp => new DeviceAuthenticator(
+            sp.GetRequiredService<IDeviceRegistry>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<DeviceAuthenticator>>()));
+        services.AddSingleton<DeviceConnectionTracker>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
+        services.AddSingleton<FieldlineMqttPolicy>();
+        services.AddSingleton(sp => new MqttBroker(
+            sp.GetRequiredService<MqttBrokerOptions>(),
+            sp.GetRequiredService<FieldlineMqttPolicy>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<IMeterFactory>()));
+        services.AddSingleton<MqttConnectionHandler>();
+        return services;
+    }
+
+    /// <summary>Adds the MQTT listener (MQTT over TCP) to Kestrel.</summary>
+    public static void ListenMqtt(this KestrelServerOptions kestrel, IPAddress address, int port, Action<ListenOptions>? bound = null) =>
+        kestrel.Listen(address, port, listen =>
+        {
+            listen.UseConnectionHandler<MqttConnectionHandler>();
+            bound?.Invoke(listen);
+        });
+
+    /// <summary>Closes MQTT connections as soon as the host begins to stop, so that Kestrel's shutdown does not wait on them.</summary>
+    public static void UseFieldlineBrokerShutdown(this WebApplication app)
+    {
+        var broker = app.Services.GetRequiredService<MqttBroker>();
+        app.Lifetime.ApplicationStopping.Register(() => broker.DisposeAsync().AsTask().GetAwaiter().GetResult());
+    }
+}

@@ -1,0 +1,110 @@
+using System.Net;
+using System.Text;
+using Fieldline.Core.Devices;
+using Fieldline.Core.Security;
+using Fieldline.Core.Telemetry;
+using Fieldline.Mqtt;
+using Fieldline.Mqtt.Server;
+
+namespace Fieldline.Broker;
+
+/// <summary>
+/// The platform's rules for the broker: devices log in with their id and token and reach only their own
+/// topics; telemetry published on <c>sensor/{id}/telemetry</c> is acknowledged once it is durable; an operator
+/// logs in as <c>$admin</c> with the admin API key and may subscribe to anything (device ids cannot start with
+/// '$', so the name cannot collide with a device).
+/// </summary>
+internal sealed class FieldlineMqttPolicy(
+    DeviceAuthenticator deviceAuthenticator,
+    IAdminKeyVerifier adminKeyVerifier,
+    TelemetryIngest telemetryIngest,
+    DeviceConnectionTracker connectionTracker) : MqttBrokerPolicy
+{
+    /// <summary>The user name of the operator login.</summary>
+    public const string OperatorUsername = "$admin";
+
+    public override async ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken)
+    {
+        var username = client.Username;
+        if (string.IsNullOrEmpty(username))
+        {
+            // Anonymous clients are not let in: devices and operators both authenticate.
+            return MqttReasonCode.NotAuthorized;
+        }
+
+        if (username == OperatorUsername)
+        {
+            if (!adminKeyVerifier.Verify(password.Span))
+            {
+                return MqttReasonCode.BadUserNameOrPassword;
+            }
+
+            client.Identity = OperatorIdentity.Instance;
+            return MqttReasonCode.Success;
+        }
+
+        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString();
+        var status = await deviceAuthenticator.AuthenticateAsync(username, password, source, cancellationToken).ConfigureAwait(false);
+        switch (status)
+        {
+            case DeviceAuthenticationStatus.Success:
+                client.Identity = new DeviceIdentity(username);
+                return MqttReasonCode.Success;
+            case DeviceAuthenticationStatus.NotAllowed:
+                return MqttReasonCode.NotAuthorized;
+            case DeviceAuthenticationStatus.Throttled:
+                return MqttReasonCode.ConnectionRateExceeded;
+            default:
+                return MqttReasonCode.BadUserNameOrPassword;
+        }
+    }
+
+    public override bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) => client.Identity switch
+    {
+        DeviceIdentity device => DeviceTopics.MayPublish(device, topic),
+        OperatorIdentity => topic.IsEmpty || topic[0] != '$',
+        _ => false,
+    };
+
+    public override bool CanSubscribe(MqttClientContext client, string filter) => client.Identity switch
+    {
+        DeviceIdentity device => DeviceTopics.MaySubscribe(device, Encoding.UTF8.GetBytes(filter)),
+        OperatorIdentity => true,
+        _ => false,
+    };
+
+    public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish)
+    {
+        if (client.Identity is not DeviceIdentity device || !publish.TopicUtf8.Span.SequenceEqual(device.TelemetryTopic))
+        {
+            return MqttPublishDecision.Accept;
+        }
+
+        return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var durable, out _)
+            ? MqttPublishDecision.AcceptWhen(durable!)
+            : MqttPublishDecision.Refuse(MqttReasonCode.PayloadFormatInvalid);
+    }
+
+    public override void OnConnected(MqttClientContext client)
+    {
+        if (client.Identity is DeviceIdentity device)
+        {
+            connectionTracker.Connected(device.DeviceId);
+        }
+    }
+
+    public override void OnDisconnected(MqttClientContext client, MqttDisconnectKind kind)
+    {
+        // A takeover is a reconnect: the new connection has already marked the device online.
+        if (client.Identity is DeviceIdentity device && kind != MqttDisconnectKind.TakenOver)
+        {
+            connectionTracker.Disconnected(device.DeviceId);
+        }
+    }
+
+    /// <summary>The identity of the operator login.</summary>
+    internal sealed class OperatorIdentity
+    {
+        public static readonly OperatorIdentity Instance = new();
+    }
+}
