@@ -1,1 +1,3 @@
-return 0;
+using Fieldline.Cli;
+
+return await FieldlineCommandLine.Create().Parse(args).InvokeAsync();

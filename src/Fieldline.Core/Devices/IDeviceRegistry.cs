@@ -46,7 +46,13 @@ public interface IDeviceRegistry
 
     /// <summary>Number of devices per (status, type), for the iot_device_total gauge.</summary>
     Task<IReadOnlyDictionary<(DeviceStatus Status, DeviceType Type), long>> CountAsync(CancellationToken cancellationToken);
+
+    /// <summary>The most recent status changes of a device, newest first; empty when the device is unknown.</summary>
+    Task<IReadOnlyList<DeviceStatusChange>> GetStatusHistoryAsync(string deviceId, int limit, CancellationToken cancellationToken);
 }
+
+/// <summary>One entry of a device's status history: the status it entered and when.</summary>
+public sealed record DeviceStatusChange(DeviceStatus Status, DateTimeOffset At);
 
 /// <summary>What authentication needs to know about a device.</summary>
 public sealed record DeviceCredentials(string DeviceId, byte[] TokenHash, DeviceStatus Status);

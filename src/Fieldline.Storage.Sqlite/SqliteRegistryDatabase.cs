@@ -1,0 +1,125 @@
+using Microsoft.Data.Sqlite;
+
+namespace Fieldline.Storage.Sqlite;
+
+/// <summary>
+/// The registry database file (<c>fieldline.db</c> in the data directory): devices, their status history
+/// and settings. Owns the schema and hands out pooled connections.
+/// </summary>
+public sealed class SqliteRegistryDatabase : IDisposable
+{
+    /// <summary>The file name inside the data directory.</summary>
+    public const string FileName = "fieldline.db";
+
+    private const int SchemaVersion = 1;
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS devices (
+            device_id        TEXT PRIMARY KEY NOT NULL,
+            name             TEXT NOT NULL,
+            type             TEXT NOT NULL,
+            model            TEXT,
+            firmware_version TEXT,
+            status           TEXT NOT NULL,
+            location         TEXT,
+            last_seen        INTEGER,
+            registered_at    INTEGER NOT NULL,
+            metadata         TEXT NOT NULL DEFAULT '{}',
+            token_hash       BLOB NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ix_devices_type_status ON devices (type, status, device_id);
+        CREATE TABLE IF NOT EXISTS device_status_history (
+            device_id TEXT NOT NULL,
+            status    TEXT NOT NULL,
+            at        INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ix_device_status_history_device ON device_status_history (device_id, at);
+        CREATE TABLE IF NOT EXISTS settings (
+            key   TEXT PRIMARY KEY NOT NULL,
+            value BLOB NOT NULL
+        );
+        """;
+
+    private readonly string _connectionString;
+
+    /// <summary>Points at <c>fieldline.db</c> in <paramref name="dataDirectory"/>; nothing is opened until used.</summary>
+    public SqliteRegistryDatabase(string dataDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(dataDirectory);
+        FilePath = Path.Combine(Path.GetFullPath(dataDirectory), FileName);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = FilePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+        }.ToString();
+    }
+
+    /// <summary>The absolute path of the database file.</summary>
+    public string FilePath { get; }
+
+    /// <summary>Creates the file and the schema when missing. Safe to call more than once.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+
+        // WAL lets API reads run while the broker records connection status; the mode is stored in the file.
+        await using (var wal = connection.CreateCommand())
+        {
+            wal.CommandText = "PRAGMA journal_mode = WAL;";
+            await wal.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using (var version = connection.CreateCommand())
+        {
+            version.Transaction = transaction;
+            version.CommandText = "PRAGMA user_version;";
+            var current = Convert.ToInt64(await version.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+            if (current > SchemaVersion)
+            {
+                throw new InvalidOperationException(
+                    $"{FilePath} has schema version {current}, newer than this build supports ({SchemaVersion}).");
+            }
+        }
+
+        await using (var create = connection.CreateCommand())
+        {
+            create.Transaction = transaction;
+            create.CommandText = Schema + $"PRAGMA user_version = {SchemaVersion};";
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>An open connection with the per-connection settings applied.</summary>
+    internal async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+
+            // NORMAL is durable in WAL mode except for the last commits on power loss, which is acceptable
+            // for registry writes and far cheaper than an fsync per commit.
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = "PRAGMA synchronous = NORMAL;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Closes the pooled connections so the file can be moved or deleted.</summary>
+    public void Dispose()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+    }
+}

@@ -1,0 +1,135 @@
+using System.Text.RegularExpressions;
+using Fieldline.Core.Devices;
+
+namespace Fieldline.Apis;
+
+/// <summary>POST /api/v1/devices. Enums arrive as strings so that a bad value is reported against its field.</summary>
+internal sealed record DeviceRegistration(
+    string? DeviceId,
+    string? Name,
+    string? Type,
+    string? Model,
+    string? FirmwareVersion,
+    string? Location,
+    Dictionary<string, string>? Metadata);
+
+/// <summary>PUT (all mutable fields; an absent status keeps the current one) and PATCH (only the fields sent).</summary>
+internal sealed record DeviceUpdate(
+    string? Name,
+    string? Type,
+    string? Model,
+    string? FirmwareVersion,
+    string? Status,
+    string? Location,
+    Dictionary<string, string>? Metadata);
+
+/// <summary>A device as the API shows it; <see cref="Token"/> only in the response to registration.</summary>
+internal sealed record DeviceResponse(
+    string DeviceId,
+    string Name,
+    DeviceType Type,
+    string? Model,
+    string? FirmwareVersion,
+    DeviceStatus Status,
+    string? Location,
+    DateTimeOffset? LastSeen,
+    DateTimeOffset RegisteredAt,
+    IReadOnlyDictionary<string, string> Metadata,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? Token = null)
+{
+    public static DeviceResponse From(Device device, string? token = null) => new(
+        device.DeviceId, device.Name, device.Type, device.Model, device.FirmwareVersion, device.Status,
+        device.Location, device.LastSeen, device.RegisteredAt, device.Metadata, token);
+}
+
+internal sealed record DevicePageResponse(IReadOnlyList<DeviceResponse> Items, string? NextCursor);
+
+internal sealed record DeviceTokenResponse(string DeviceId, string Token);
+
+internal sealed record StatusChangeResponse(DeviceStatus Status, DateTimeOffset At);
+
+/// <summary>The rules for device fields; errors are keyed by the snake_case field name.</summary>
+internal static partial class DeviceRules
+{
+    public const int MaximumTextLength = 256;
+    public const int MaximumMetadataEntries = 64;
+    public const int MaximumMetadataValueLength = 1024;
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    public static partial Regex DeviceIdPattern { get; }
+
+    public static bool IsDeviceId(string? value) => value is not null && DeviceIdPattern.IsMatch(value);
+
+    public static void CheckDeviceId(Dictionary<string, string[]> errors, string field, string? value)
+    {
+        if (!IsDeviceId(value))
+        {
+            errors[field] = ["must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"];
+        }
+    }
+
+    public static void CheckName(Dictionary<string, string[]> errors, string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            errors["name"] = ["is required"];
+        }
+        else
+        {
+            CheckLength(errors, "name", name);
+        }
+    }
+
+    public static DeviceType CheckType(Dictionary<string, string[]> errors, string? type)
+    {
+        if (WireEnum<DeviceType>.TryParse(type, out var parsed))
+        {
+            return parsed;
+        }
+
+        errors["type"] = [$"must be one of {WireEnum<DeviceType>.Choices}"];
+        return default;
+    }
+
+    public static DeviceStatus? CheckStatus(Dictionary<string, string[]> errors, string field, string? status)
+    {
+        if (status is null)
+        {
+            return null;
+        }
+
+        if (WireEnum<DeviceStatus>.TryParse(status, out var parsed))
+        {
+            return parsed;
+        }
+
+        errors[field] = [$"must be one of {WireEnum<DeviceStatus>.Choices}"];
+        return null;
+    }
+
+    public static void CheckLength(Dictionary<string, string[]> errors, string field, string? value)
+    {
+        if (value is { Length: > MaximumTextLength })
+        {
+            errors[field] = [$"must be at most {MaximumTextLength} characters"];
+        }
+    }
+
+    public static void CheckMetadata(Dictionary<string, string[]> errors, Dictionary<string, string>? metadata)
+    {
+        if (metadata is null)
+        {
+            return;
+        }
+
+        if (metadata.Count > MaximumMetadataEntries)
+        {
+            errors["metadata"] = [$"must have at most {MaximumMetadataEntries} entries"];
+        }
+        else if (metadata.Any(p => p.Key.Length is 0 or > MaximumTextLength || p.Value is null || p.Value.Length > MaximumMetadataValueLength))
+        {
+            errors["metadata"] = [$"keys must be 1 to {MaximumTextLength} characters and values strings of at most {MaximumMetadataValueLength} characters"];
+        }
+    }
+}

@@ -1,0 +1,240 @@
+using Fieldline.Core.Devices;
+using Fieldline.Core.Telemetry;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Fieldline.Apis;
+
+/// <summary>The services the device endpoints use, bound with [AsParameters].</summary>
+internal sealed class DeviceServices(IDeviceRegistry registry, ITelemetryStore telemetry, TimeProvider timeProvider, ILogger<DeviceServices> logger)
+{
+    public IDeviceRegistry Registry { get; } = registry;
+
+    public ITelemetryStore Telemetry { get; } = telemetry;
+
+    public TimeProvider TimeProvider { get; } = timeProvider;
+
+    public ILogger Logger { get; } = logger;
+}
+
+/// <summary>/api/v1/devices: registration, lookup, listing, updates, deletion and token rotation.</summary>
+internal static partial class DevicesApi
+{
+    public const int DefaultPageSize = 100;
+    public const int MaximumPageSize = 1000;
+
+    public static RouteGroupBuilder MapDevicesApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/devices").WithTags("Devices");
+        api.MapPost("/", RegisterDevice);
+        api.MapGet("/", ListDevices);
+        api.MapGet("/{deviceId}", GetDevice);
+        api.MapPut("/{deviceId}", ReplaceDevice);
+        api.MapPatch("/{deviceId}", PatchDevice);
+        api.MapDelete("/{deviceId}", DeleteDevice);
+        api.MapPost("/{deviceId}/token", RotateToken);
+        api.MapGet("/{deviceId}/status-history", GetStatusHistory);
+        return api;
+    }
+
+    internal static ProblemHttpResult DeviceNotFound(string deviceId) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Device not found", detail: $"No device has the id '{deviceId}'.");
+
+    private static async Task<Results<Created<DeviceResponse>, ValidationProblem, ProblemHttpResult>> RegisterDevice(
+        DeviceRegistration registration, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        DeviceRules.CheckDeviceId(errors, "device_id", registration.DeviceId);
+        DeviceRules.CheckName(errors, registration.Name);
+        var type = DeviceRules.CheckType(errors, registration.Type);
+        DeviceRules.CheckLength(errors, "model", registration.Model);
+        DeviceRules.CheckLength(errors, "firmware_version", registration.FirmwareVersion);
+        DeviceRules.CheckLength(errors, "location", registration.Location);
+        DeviceRules.CheckMetadata(errors, registration.Metadata);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var device = new Device
+        {
+            DeviceId = registration.DeviceId!,
+            Name = registration.Name!,
+            Type = type,
+            Model = registration.Model,
+            FirmwareVersion = registration.FirmwareVersion,
+            Location = registration.Location,
+            Status = DeviceStatus.Offline,
+            RegisteredAt = TruncateToMilliseconds(services.TimeProvider.GetUtcNow()),
+            Metadata = registration.Metadata ?? [],
+        };
+
+        var token = DeviceTokens.Generate();
+        if (await services.Registry.CreateAsync(device, DeviceTokens.Hash(token), cancellationToken) == RegistryWriteResult.Conflict)
+        {
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status409Conflict,
+                title: "Device already exists",
+                detail: $"A device with the id '{device.DeviceId}' is already registered.");
+        }
+
+        LogDeviceRegistered(services.Logger, device.DeviceId, device.Type);
+        return TypedResults.Created($"/api/v1/devices/{device.DeviceId}", DeviceResponse.From(device, token));
+    }
+
+    private static async Task<Results<Ok<DeviceResponse>, ProblemHttpResult>> GetDevice(
+        string deviceId, [AsParameters] DeviceServices services, CancellationToken cancellationToken) =>
+        await services.Registry.GetAsync(deviceId, cancellationToken) is { } device
+            ? TypedResults.Ok(DeviceResponse.From(device))
+            : DeviceNotFound(deviceId);
+
+    private static async Task<Results<Ok<DevicePageResponse>, ValidationProblem>> ListDevices(
+        [AsParameters] DeviceServices services,
+        string? type,
+        string? status,
+        int? limit,
+        string? cursor,
+        CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        DeviceType? typeFilter = type is null ? null : DeviceRules.CheckType(errors, type);
+        var statusFilter = DeviceRules.CheckStatus(errors, "status", status);
+        var pageSize = limit ?? DefaultPageSize;
+        if (pageSize is < 1 or > MaximumPageSize)
+        {
+            errors["limit"] = [$"must be between 1 and {MaximumPageSize}"];
+        }
+
+        if (cursor is not null && !DeviceRules.IsDeviceId(cursor))
+        {
+            errors["cursor"] = ["is not a cursor returned by this API"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var page = await services.Registry.ListAsync(new DeviceQuery(typeFilter, statusFilter, pageSize, cursor), cancellationToken);
+        return TypedResults.Ok(new DevicePageResponse([.. page.Items.Select(d => DeviceResponse.From(d))], page.NextCursor));
+    }
+
+    private static Task<Results<Ok<DeviceResponse>, ValidationProblem, ProblemHttpResult>> ReplaceDevice(
+        string deviceId, DeviceUpdate update, [AsParameters] DeviceServices services, CancellationToken cancellationToken) =>
+        UpdateDevice(deviceId, update, replace: true, services, cancellationToken);
+
+    private static Task<Results<Ok<DeviceResponse>, ValidationProblem, ProblemHttpResult>> PatchDevice(
+        string deviceId, DeviceUpdate update, [AsParameters] DeviceServices services, CancellationToken cancellationToken) =>
+        UpdateDevice(deviceId, update, replace: false, services, cancellationToken);
+
+    private static async Task<Results<Ok<DeviceResponse>, ValidationProblem, ProblemHttpResult>> UpdateDevice(
+        string deviceId, DeviceUpdate update, bool replace, DeviceServices services, CancellationToken cancellationToken)
+    {
+        var current = await services.Registry.GetAsync(deviceId, cancellationToken);
+        if (current is null)
+        {
+            return DeviceNotFound(deviceId);
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        if (replace || update.Name is not null)
+        {
+            DeviceRules.CheckName(errors, update.Name);
+        }
+
+        var type = replace || update.Type is not null ? DeviceRules.CheckType(errors, update.Type) : current.Type;
+        var status = DeviceRules.CheckStatus(errors, "status", update.Status) ?? current.Status;
+        DeviceRules.CheckLength(errors, "model", update.Model);
+        DeviceRules.CheckLength(errors, "firmware_version", update.FirmwareVersion);
+        DeviceRules.CheckLength(errors, "location", update.Location);
+        DeviceRules.CheckMetadata(errors, update.Metadata);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        // PUT replaces every mutable field (absent ones become empty); PATCH keeps what was not sent.
+        var updated = current with
+        {
+            Name = update.Name ?? current.Name,
+            Type = type,
+            Status = status,
+            Model = replace ? update.Model : update.Model ?? current.Model,
+            FirmwareVersion = replace ? update.FirmwareVersion : update.FirmwareVersion ?? current.FirmwareVersion,
+            Location = replace ? update.Location : update.Location ?? current.Location,
+            Metadata = replace ? update.Metadata ?? [] : update.Metadata ?? current.Metadata,
+        };
+
+        if (await services.Registry.UpdateAsync(updated, cancellationToken) == RegistryWriteResult.NotFound)
+        {
+            return DeviceNotFound(deviceId);
+        }
+
+        if (updated.Status != current.Status)
+        {
+            LogStatusChanged(services.Logger, deviceId, current.Status, updated.Status);
+        }
+
+        return TypedResults.Ok(DeviceResponse.From(updated));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteDevice(
+        string deviceId, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
+    {
+        if (await services.Registry.DeleteAsync(deviceId, cancellationToken) == RegistryWriteResult.NotFound)
+        {
+            return DeviceNotFound(deviceId);
+        }
+
+        // The registry goes first: once the device is unknown no new points are accepted for it.
+        await services.Telemetry.DeleteDeviceAsync(deviceId, cancellationToken);
+        LogDeviceDeleted(services.Logger, deviceId);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Ok<DeviceTokenResponse>, ProblemHttpResult>> RotateToken(
+        string deviceId, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
+    {
+        var token = DeviceTokens.Generate();
+        if (await services.Registry.SetTokenHashAsync(deviceId, DeviceTokens.Hash(token), cancellationToken) == RegistryWriteResult.NotFound)
+        {
+            return DeviceNotFound(deviceId);
+        }
+
+        LogTokenRotated(services.Logger, deviceId);
+        return TypedResults.Ok(new DeviceTokenResponse(deviceId, token));
+    }
+
+    private static async Task<Results<Ok<IReadOnlyList<StatusChangeResponse>>, ValidationProblem, ProblemHttpResult>> GetStatusHistory(
+        string deviceId, int? limit, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
+    {
+        var count = limit ?? DefaultPageSize;
+        if (count is < 1 or > MaximumPageSize)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"must be between 1 and {MaximumPageSize}"] });
+        }
+
+        if (await services.Registry.GetAsync(deviceId, cancellationToken) is null)
+        {
+            return DeviceNotFound(deviceId);
+        }
+
+        var history = await services.Registry.GetStatusHistoryAsync(deviceId, count, cancellationToken);
+        return TypedResults.Ok<IReadOnlyList<StatusChangeResponse>>([.. history.Select(h => new StatusChangeResponse(h.Status, h.At))]);
+    }
+
+    /// <summary>The registry keeps milliseconds; the response to registration shows what a later GET returns.</summary>
+    private static DateTimeOffset TruncateToMilliseconds(DateTimeOffset value) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(value.ToUnixTimeMilliseconds());
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Registered device {DeviceId} ({Type})")]
+    private static partial void LogDeviceRegistered(ILogger logger, string deviceId, DeviceType type);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Device {DeviceId} changed status from {Previous} to {Current}")]
+    private static partial void LogStatusChanged(ILogger logger, string deviceId, DeviceStatus previous, DeviceStatus current);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted device {DeviceId} and its telemetry")]
+    private static partial void LogDeviceDeleted(ILogger logger, string deviceId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rotated the token of device {DeviceId}")]
+    private static partial void LogTokenRotated(ILogger logger, string deviceId);
+}

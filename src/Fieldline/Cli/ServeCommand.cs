@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Globalization;
+using Fieldline.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Fieldline.Cli;
+
+/// <summary><c>fieldline serve</c>: runs the broker, the REST API and the store until stopped.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        // Flags are nullable: a flag that is not given must not override appsettings.json or the environment.
+        var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the registry and telemetry (default ./data)." };
+        var httpPort = new Option<int?>("--http-port") { Description = "REST API port; 0 picks a free port (default 8080)." };
+        var mqttPort = new Option<int?>("--mqtt-port") { Description = "MQTT port; 0 picks a free port (default 1883)." };
+        var bind = new Option<string?>("--bind") { Description = "Address to listen on (default 0.0.0.0, all interfaces)." };
+        var adminKey = new Option<string?>("--admin-key") { Description = "Admin API key; replaces the stored one." };
+
+        var command = new Command("serve", "Run the Fieldline server.") { dataDir, httpPort, mqttPort, bind, adminKey };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var overrides = new Dictionary<string, string?>();
+            AddOverride(overrides, "DataDir", parseResult.GetValue(dataDir));
+            AddOverride(overrides, "Http:Port", parseResult.GetValue(httpPort)?.ToString(CultureInfo.InvariantCulture));
+            AddOverride(overrides, "Mqtt:Port", parseResult.GetValue(mqttPort)?.ToString(CultureInfo.InvariantCulture));
+            AddOverride(overrides, "Bind", parseResult.GetValue(bind));
+            AddOverride(overrides, "Security:AdminKey", parseResult.GetValue(adminKey));
+
+            var output = parseResult.InvocationConfiguration.Output;
+            var error = parseResult.InvocationConfiguration.Error;
+            FieldlineApplication application;
+            try
+            {
+                application = await FieldlineApplication.StartAsync(
+                    new FieldlineStartup { ConfigurationOverrides = overrides, Output = output }, cancellationToken);
+            }
+            catch (OptionsValidationException e)
+            {
+                await error.WriteLineAsync($"fieldline: invalid configuration: {string.Join(" ", e.Failures)}");
+                return FieldlineCommandLine.InvalidConfigurationExitCode;
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                await error.WriteLineAsync($"fieldline: failed to start: {e.Message}");
+                return FieldlineCommandLine.StartFailedExitCode;
+            }
+
+            await using (application)
+            {
+                await application.WaitForShutdownAsync(cancellationToken);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static void AddOverride(Dictionary<string, string?> overrides, string key, string? value)
+    {
+        if (value is not null)
+        {
+            overrides[key] = value;
+        }
+    }
+}

@@ -1,0 +1,211 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using Fieldline.Apis;
+using Fieldline.Core.Devices;
+using Fieldline.Core.Security;
+using Fieldline.Core.Settings;
+using Fieldline.Core.Telemetry;
+using Fieldline.Observability;
+using Fieldline.Security;
+using Fieldline.Storage.Sqlite;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Fieldline.Hosting;
+
+/// <summary>
+/// Composes the Fieldline process: configuration, services, Kestrel listeners and endpoints. The CLI and the
+/// tests start the same host through <see cref="StartAsync"/>, then read the bound addresses.
+/// </summary>
+internal sealed class FieldlineApplication : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private FieldlineApplication(WebApplication app, FieldlineOptions options, Uri httpUrl, int? mqttPort)
+    {
+        _app = app;
+        Options = options;
+        HttpUrl = httpUrl;
+        MqttPort = mqttPort;
+    }
+
+    /// <summary>The validated options this process runs with.</summary>
+    public FieldlineOptions Options { get; }
+
+    /// <summary>The URL the REST API answers on, with the port actually bound (loopback when bound to all interfaces).</summary>
+    public Uri HttpUrl { get; }
+
+    /// <summary>The TCP port the MQTT listener is bound to; null while no MQTT listener is configured.</summary>
+    public int? MqttPort { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>
+    /// Builds and starts the host; when this returns, storage is open and both listeners accept connections.
+    /// Throws <see cref="OptionsValidationException"/> for a bad configuration.
+    /// </summary>
+    public static async Task<FieldlineApplication> StartAsync(FieldlineStartup startup, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(startup);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ApplicationName = "fieldline",
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        // Only our sources: appsettings.json, FIELDLINE__* variables and the flags (not every environment variable).
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddFieldlineSources(AppContext.BaseDirectory, startup.ConfigurationOverrides);
+        var options = FieldlineConfiguration.BindAndValidate(builder.Configuration);
+
+        ListenOptions? httpListener = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(IPAddress.Parse(options.Bind), options.Http.Port, listen => httpListener = listen);
+            ConfigureMqttListener(kestrel, options);
+        });
+
+        ConfigureServices(builder.Services, builder.Configuration);
+        startup.ConfigureBuilder?.Invoke(builder);
+        if (!builder.Services.Any(s => s.ServiceType == typeof(ITelemetryStore)))
+        {
+            throw new InvalidOperationException(
+                "No telemetry store is registered (ITelemetryStore). Register it in FieldlineApplication.ConfigureServices.");
+        }
+
+        var app = builder.Build();
+        MapEndpoints(app);
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        var httpPort = httpListener!.IPEndPoint!.Port;
+        var application = new FieldlineApplication(app, options, LocalUrl("http", options.Bind, httpPort), FindMqttPort(app, httpPort));
+        if (startup.Output is { } output)
+        {
+            await application.WriteBannerAsync(output);
+        }
+
+        return application;
+    }
+
+    /// <summary>Completes when the host stops: Ctrl+C, SIGTERM, or <paramref name="cancellationToken"/>.</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
+
+    /// <summary>Stops gracefully (listeners first, then the telemetry flush) and releases everything.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>Every DI registration of the process. Registration order of hosted services is start order.</summary>
+    internal static void ConfigureServices(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<FieldlineOptions>().Bind(configuration).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<FieldlineOptions>, FieldlineOptionsValidator>();
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        services.AddOpenApi();
+
+        // First hosted service: measurements from everything that starts later are counted.
+        services.AddSingleton<PrometheusExporter>();
+        services.AddHostedService(sp => sp.GetRequiredService<PrometheusExporter>());
+        services.AddSingleton<DeviceMetrics>();
+
+        // Storage: opened before anything that reads it, flushed on stop after the listeners closed.
+        services.AddSingleton(sp => new SqliteRegistryDatabase(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.DataDir));
+        services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
+        services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
+
+        // The SQLite telemetry store is registered here by the telemetry integration, e.g.
+        // services.AddSingleton<ITelemetryStore, SqliteTelemetryStore>(), and its pipeline as an IShutdownFlush.
+        services.AddSingleton<StorageLifetime>();
+        services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
+        services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<StorageLifetime>());
+
+        services.AddSingleton<AdminApiKey>();
+        services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());
+        services.AddHostedService(sp => sp.GetRequiredService<AdminApiKey>());
+    }
+
+    /// <summary>
+    /// Adds the MQTT listener to Kestrel on <see cref="FieldlineMqttOptions.Port"/> and <see cref="FieldlineOptions.Bind"/>.
+    /// </summary>
+    [SuppressMessage("Style", "IDE0060:Remove unused parameter", Justification = "The broker integration uses both.")]
+    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options)
+    {
+        // The MQTT listener is added by the broker integration:
+        // kestrel.Listen(IPAddress.Parse(options.Bind), options.Mqtt.Port, l => l.UseConnectionHandler<...>());
+    }
+
+    private static void MapEndpoints(WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseWhen(
+            context => context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase),
+            api => api.UseMiddleware<AdminKeyAuthentication>());
+
+        app.MapHealthApi();
+        app.MapMetrics();
+        app.MapOpenApi();
+        app.MapDevicesApi();
+        app.MapTelemetryApi();
+    }
+
+    /// <summary>The MQTT port is the bound address that is not the HTTP listener.</summary>
+    private static int? FindMqttPort(WebApplication app, int httpPort)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        foreach (var address in addresses)
+        {
+            if (BindingAddress.Parse(address).Port is var port && port != httpPort)
+            {
+                return port;
+            }
+        }
+
+        return null;
+    }
+
+    private static Uri LocalUrl(string scheme, string bind, int port)
+    {
+        var address = IPAddress.Parse(bind);
+        var host = address.Equals(IPAddress.Any) ? "127.0.0.1"
+            : address.Equals(IPAddress.IPv6Any) ? "[::1]"
+            : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]"
+            : address.ToString();
+        return new Uri($"{scheme}://{host}:{port}");
+    }
+
+    private async Task WriteBannerAsync(TextWriter output)
+    {
+        await output.WriteLineAsync("Fieldline is running.");
+        await output.WriteLineAsync($"  HTTP:  {HttpUrl.GetLeftPart(UriPartial.Authority)}");
+        if (MqttPort is { } mqttPort)
+        {
+            await output.WriteLineAsync($"  MQTT:  {LocalUrl("mqtt", Options.Bind, mqttPort).GetLeftPart(UriPartial.Authority)}");
+        }
+
+        if (Services.GetRequiredService<AdminApiKey>().TakeGeneratedKey() is { } key)
+        {
+            await output.WriteLineAsync($"  Admin API key (shown once, store it now): {key}");
+        }
+
+        await output.FlushAsync();
+    }
+}

@@ -1,0 +1,78 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace Fieldline.Hosting;
+
+/// <summary>
+/// Rejects a configuration the process cannot run with, each failure one line naming the configuration key,
+/// so that a typo in an environment variable fails the start instead of a later request.
+/// </summary>
+internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOptions>
+{
+    /// <summary>A generated key is 43 characters; shorter configured keys would be guessable.</summary>
+    internal const int MinimumAdminKeyLength = 16;
+
+    public ValidateOptionsResult Validate(string? name, FieldlineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        ValidatePort(failures, "Http:Port", options.Http.Port);
+        ValidatePort(failures, "Mqtt:Port", options.Mqtt.Port);
+        if (options.Http.Port != 0 && options.Http.Port == options.Mqtt.Port)
+        {
+            failures.Add($"Http:Port and Mqtt:Port must differ (both are {options.Http.Port}).");
+        }
+
+        if (!IPAddress.TryParse(options.Bind, out _))
+        {
+            failures.Add($"Bind must be an IP address such as 0.0.0.0 or 127.0.0.1 (was '{options.Bind}').");
+        }
+
+        if (options.Security.AdminKey is { Length: > 0 and < MinimumAdminKeyLength })
+        {
+            failures.Add($"Security:AdminKey must be at least {MinimumAdminKeyLength} characters.");
+        }
+
+        if (options.Telemetry.RetentionDays is < 1 or > 36_500)
+        {
+            failures.Add($"Telemetry:RetentionDays must be between 1 and 36500 (was {options.Telemetry.RetentionDays}).");
+        }
+
+        if (CheckDataDir(options.DataDir) is { } dataDirFailure)
+        {
+            failures.Add(dataDirFailure);
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidatePort(List<string> failures, string key, int port)
+    {
+        if (port is < 0 or > 65_535)
+        {
+            failures.Add($"{key} must be between 0 and 65535 (was {port}).");
+        }
+    }
+
+    /// <summary>Creates the directory and writes a probe file: the only reliable test that the process can write there.</summary>
+    private static string? CheckDataDir(string dataDir)
+    {
+        if (string.IsNullOrWhiteSpace(dataDir))
+        {
+            return "DataDir must not be empty.";
+        }
+
+        try
+        {
+            var directory = Directory.CreateDirectory(Path.GetFullPath(dataDir));
+            var probe = Path.Combine(directory.FullName, $".write-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return $"DataDir '{dataDir}' is not a writable directory: {e.Message}";
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text;
+using Fieldline.Core.Security;
+
+namespace Fieldline.Security;
+
+/// <summary>
+/// Guards every /api route with the admin API key, presented as <c>Authorization: Bearer KEY</c> or
+/// <c>X-Api-Key: KEY</c>. Runs before endpoint binding, so an anonymous request never reaches body parsing.
+/// A missing key is 401 with <c>WWW-Authenticate: Bearer</c>; a wrong key is 403.
+/// </summary>
+internal sealed partial class AdminKeyAuthentication(RequestDelegate next, IAdminKeyVerifier verifier, ILogger<AdminKeyAuthentication> logger)
+{
+    public const string ApiKeyHeader = "X-Api-Key";
+
+    /// <summary>Longer values are rejected without hashing them.</summary>
+    private const int MaximumKeyLength = 256;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var key = ReadPresentedKey(context.Request);
+        if (key is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await TypedResults.Problem(
+                statusCode: StatusCodes.Status401Unauthorized,
+                title: "Authentication required",
+                detail: $"Send the admin API key as 'Authorization: Bearer <key>' or '{ApiKeyHeader}: <key>'.")
+                .ExecuteAsync(context);
+            return;
+        }
+
+        if (key.Length > MaximumKeyLength || !verifier.Verify(Encoding.UTF8.GetBytes(key)))
+        {
+            LogRejectedKey(logger, context.Request.Path);
+            await TypedResults.Problem(
+                statusCode: StatusCodes.Status403Forbidden,
+                title: "Forbidden",
+                detail: "The API key is not valid.")
+                .ExecuteAsync(context);
+            return;
+        }
+
+        await next(context);
+    }
+
+    private static string? ReadPresentedKey(HttpRequest request)
+    {
+        var authorization = request.Headers.Authorization.ToString();
+        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var token = authorization["Bearer ".Length..].Trim();
+            return token.Length == 0 ? null : token;
+        }
+
+        var apiKey = request.Headers[ApiKeyHeader].ToString().Trim();
+        return apiKey.Length == 0 ? null : apiKey;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rejected a request to {Path} with an invalid API key")]
+    private static partial void LogRejectedKey(ILogger logger, PathString path);
+}
