@@ -15,6 +15,7 @@ internal static class FieldlineCommandLine
     {
         var root = new RootCommand("Fieldline: an IoT platform that registers devices, runs an MQTT broker and stores their telemetry.");
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(SimCommand.Create());
         return root;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Fieldline.Apis;
+using Fieldline.Broker;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
 using Fieldline.Core.Settings;
@@ -140,20 +141,20 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());
         services.AddHostedService(sp => sp.GetRequiredService<AdminApiKey>());
+
+        services.AddFieldlineBroker(configuration);
+        services.AddSingleton<IReadinessCheck, BrokerReadiness>();
     }
 
     /// <summary>
     /// Adds the MQTT listener to Kestrel on <see cref="FieldlineMqttOptions.Port"/> and <see cref="FieldlineOptions.Bind"/>.
     /// </summary>
-    [SuppressMessage("Style", "IDE0060:Remove unused parameter", Justification = "The broker integration uses both.")]
-    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options)
-    {
-        // The MQTT listener is added by the broker integration:
-        // kestrel.Listen(IPAddress.Parse(options.Bind), options.Mqtt.Port, l => l.UseConnectionHandler<...>());
-    }
+    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options) =>
+        kestrel.ListenMqtt(IPAddress.Parse(options.Bind), options.Mqtt.Port);
 
     private static void MapEndpoints(WebApplication app)
     {
+        app.UseFieldlineBrokerShutdown();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseWhen(
