@@ -4,17 +4,12 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Fieldline.Apis;
 
-/// <summary>The services the device endpoints use, bound with [AsParameters].</summary>
-internal sealed class DeviceServices(IDeviceRegistry registry, ITelemetryStore telemetry, TimeProvider timeProvider, ILogger<DeviceServices> logger)
-{
-    public IDeviceRegistry Registry { get; } = registry;
-
-    public ITelemetryStore Telemetry { get; } = telemetry;
-
-    public TimeProvider TimeProvider { get; } = timeProvider;
-
-    public ILogger Logger { get; } = logger;
-}
+/// <summary>The services the device and telemetry endpoints use, bound with [AsParameters].</summary>
+internal sealed record DeviceServices(
+    IDeviceRegistry Registry,
+    ITelemetryStore Telemetry,
+    TimeProvider TimeProvider,
+    ILogger<DeviceServices> Logger);
 
 /// <summary>/api/v1/devices: registration, lookup, listing, updates, deletion and token rotation.</summary>
 internal static partial class DevicesApi
