@@ -3,6 +3,7 @@ using System.Net;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Telemetry;
 using Fieldline.Mqtt.Server;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Fieldline.Broker;

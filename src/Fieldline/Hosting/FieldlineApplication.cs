@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Fieldline.Apis;
 using Fieldline.Broker;
@@ -134,6 +133,9 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
         // The SQLite telemetry store is registered here by the telemetry integration, e.g.
         // services.AddSingleton<ITelemetryStore, SqliteTelemetryStore>(), and its pipeline as an IShutdownFlush.
+        services.Configure<TelemetryPipelineOptions>(configuration.GetSection("Telemetry:Pipeline"));
+        services.AddSingleton<TelemetryPipeline>();
+        services.AddSingleton<IShutdownFlush, TelemetryPipelineFlush>();
         services.AddSingleton<StorageLifetime>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<StorageLifetime>());

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -92,7 +90,7 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
         }
     }
 
-    private async Task<string> RegisterAsync(HttpClient http, string deviceId, CancellationToken cancellationToken)
+    private static async Task<string> RegisterAsync(HttpClient http, string deviceId, CancellationToken cancellationToken)
     {
         var request = new { device_id = deviceId, name = $"Simulated sensor {deviceId}", type = "sensor", model = "fieldline-sim", location = "simulation" };
         using var created = await http.PostAsJsonAsync("/api/v1/devices", request, cancellationToken).ConfigureAwait(false);
@@ -195,6 +193,4 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
     }
 
     private sealed record TokenResponse([property: JsonPropertyName("token")] string Token);
-
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 }
