@@ -136,6 +136,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<StorageLifetime>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<StorageLifetime>());
+        services.AddHostedService<TelemetryRetention>();
 
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());
