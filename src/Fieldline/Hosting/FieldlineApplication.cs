@@ -119,7 +119,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer<AdminKeySecurityTransformer>());
 
         // First hosted service: measurements from everything that starts later are counted.
         services.AddSingleton<PrometheusExporter>();
