@@ -196,6 +196,18 @@ public sealed class SqliteDeviceRegistryTests : IAsyncLifetime
         Assert.Null(await new SqliteSettingsStore(reopened).GetAsync("missing", default));
     }
 
+    [Fact]
+    public async Task The_database_uses_wal_with_normal_synchronous_writes()
+    {
+        await using var connection = await _database.OpenConnectionAsync(default);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode";
+        Assert.Equal("wal", await command.ExecuteScalarAsync());
+        command.CommandText = "PRAGMA synchronous";
+        Assert.Equal(1L, await command.ExecuteScalarAsync());
+        Assert.Equal(Path.Combine(_dataDir, "fieldline.db"), _database.FilePath);
+    }
+
     private Device NewDevice(string id) => new()
     {
         DeviceId = id,

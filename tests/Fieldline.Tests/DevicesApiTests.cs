@@ -90,6 +90,9 @@ public sealed class DevicesApiTests
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal(400, (int)problem["status"]!);
+        Assert.Contains("JSON", (string?)problem["detail"], StringComparison.Ordinal);
     }
 
     [Theory]
@@ -213,6 +216,17 @@ public sealed class DevicesApiTests
         Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
         using var again = await env.Client.DeleteAsync("/api/v1/devices/d-1");
         Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_unknown_route_is_a_not_found_problem()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+
+        using var response = await env.Client.GetAsync("/api/v1/nothing-here");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
     [Theory]

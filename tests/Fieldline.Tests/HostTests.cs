@@ -68,6 +68,9 @@ public sealed class HostTests
         Assert.NotNull(document["openapi"]);
         Assert.NotNull(document["paths"]!["/api/v1/devices"]);
         Assert.NotNull(document["paths"]!["/api/v1/devices/{deviceId}/telemetry/{metric}/aggregate"]);
+        Assert.NotNull(document["components"]!["securitySchemes"]!["AdminKeyBearer"]);
+        Assert.NotNull(document["paths"]!["/api/v1/devices"]!["get"]!["security"]);
+        Assert.Null(document["paths"]!["/health"]!["get"]!["security"]);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Fieldline.Core.Devices;
 
@@ -35,7 +36,7 @@ internal sealed record DeviceResponse(
     DateTimeOffset? LastSeen,
     DateTimeOffset RegisteredAt,
     IReadOnlyDictionary<string, string> Metadata,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     string? Token = null)
 {
     public static DeviceResponse From(Device device, string? token = null) => new(

@@ -119,7 +119,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer<AdminKeySecurityTransformer>());
 
         // First hosted service: measurements from everything that starts later are counted.
         services.AddSingleton<PrometheusExporter>();
@@ -139,6 +139,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<StorageLifetime>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<StorageLifetime>());
+        services.AddHostedService<TelemetryRetention>();
 
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());

@@ -174,8 +174,7 @@ internal sealed class PrometheusExporter : IHostedService, IDisposable
             {
                 if (_kind == Kind.Histogram)
                 {
-                    var index = Array.FindIndex(_buckets, b => value <= b);
-                    series.BucketCounts[index < 0 ? _buckets.Length : index]++;
+                    series.BucketCounts[BucketIndex(value)]++;
                     series.Sum += value;
                     series.Count++;
                 }
@@ -188,6 +187,18 @@ internal sealed class PrometheusExporter : IHostedService, IDisposable
                     series.Value = value;
                 }
             }
+        }
+
+        /// <summary>The first bucket whose upper bound is at least <paramref name="value"/>; the last index is +Inf.</summary>
+        private int BucketIndex(double value)
+        {
+            var index = 0;
+            while (index < _buckets.Length && value > _buckets[index])
+            {
+                index++;
+            }
+
+            return index;
         }
 
         public void WriteTo(StringBuilder text)

@@ -1,0 +1,50 @@
+using Fieldline.Core.Telemetry;
+using Fieldline.Hosting;
+using Fieldline.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Fieldline.Tests;
+
+public sealed class TelemetryRetentionTests
+{
+    [Fact]
+    public async Task Points_older_than_the_retention_are_deleted_on_the_next_pass()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2025, 3, 1, 12, 0, 0, TimeSpan.Zero));
+        await using var env = await TestEnvironment.StartAsync(
+            configuration: new Dictionary<string, string?> { ["Telemetry:RetentionDays"] = "7" },
+            configureServices: s => s.AddSingleton<TimeProvider>(time));
+        var now = time.GetUtcNow();
+        await env.Telemetry.AppendAsync(new TelemetryPoint[]
+        {
+            new("r-1", "temperature", now.AddDays(-8).ToUnixTimeMilliseconds(), 1),
+            new("r-1", "temperature", now.AddDays(-1).ToUnixTimeMilliseconds(), 2),
+        }, default);
+
+        time.Advance(TelemetryRetention.Period);
+
+        var remaining = await WaitForAsync(async () =>
+        {
+            var page = await env.Telemetry.QueryRawAsync("r-1", "temperature", 0, long.MaxValue, 10, null, default);
+            return page.Points.Count == 1 ? page.Points : null;
+        });
+        Assert.Equal(2, Assert.Single(remaining).Value);
+    }
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe)
+        where T : class
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            if (await probe() is { } result)
+            {
+                return result;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "The condition was not met within 10 seconds.");
+            await Task.Delay(20);
+        }
+    }
+}
