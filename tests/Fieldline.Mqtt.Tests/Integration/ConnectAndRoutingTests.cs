@@ -79,4 +79,21 @@ public class ConnectAndRoutingTests
         await client.SendAsync([0xC0, 0x00]);
         Assert.Equal("D0 ", (await client.ReadPacketAsync())!.ToString());
     }
+
+    [Fact]
+    public async Task A_5_0_DISCONNECT_with_reason_0x04_publishes_the_will()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        await using var watcher = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "watcher");
+        await watcher.SendAsync(Subscribe(5, 1, "wills/#", 0));
+        Assert.Equal(9, (await watcher.ReadPacketAsync())!.Type);
+
+        await using var leaving = await RawMqttClient.ConnectAsync(broker.Port);
+        await leaving.SendAsync(Connect(5, "leaving", willTopic: "wills/leaving", willPayload: [9]));
+        Assert.Equal(2, (await leaving.ReadPacketAsync())!.Type);
+        await leaving.SendAsync([0xE0, 0x01, 0x04]);
+        Assert.Empty(await leaving.ReadUntilClosedAsync());
+
+        Assert.Equal(Hex(Publish(5, "wills/leaving", [9]).AsSpan(2)), Hex((await watcher.ReadPacketAsync())!.Body));
+    }
 }
