@@ -21,6 +21,7 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly RoutingScratch _serverScratch = new();
     private readonly ITimer _expiryTimer;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _assignedIds;
 
     /// <summary>Creates a broker.</summary>
@@ -125,6 +126,12 @@ public sealed class MqttBroker : IAsyncDisposable
             connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated);
         }
 
+        // Closing connections clean up on their own (wills, session detach): let them finish with the tree before it goes.
+        if (!_connections.IsEmpty)
+        {
+            await _allClosed.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         await _expiryTimer.DisposeAsync().ConfigureAwait(false);
         Subscriptions.Dispose();
         Metrics.Dispose();
@@ -133,7 +140,14 @@ public sealed class MqttBroker : IAsyncDisposable
 
     internal void Register(MqttConnection connection) => _connections.TryAdd(connection, 0);
 
-    internal void Unregister(MqttConnection connection) => _connections.TryRemove(connection, out _);
+    internal void Unregister(MqttConnection connection)
+    {
+        _connections.TryRemove(connection, out _);
+        if (_stopping.IsCancellationRequested && _connections.IsEmpty)
+        {
+            _allClosed.TrySetResult();
+        }
+    }
 
     internal string AssignClientId() => $"fl-{Guid.NewGuid():N}-{Interlocked.Increment(ref _assignedIds)}";
 

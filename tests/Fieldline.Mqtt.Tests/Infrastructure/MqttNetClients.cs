@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using MQTTnet;
+using MqttNetVersion = MQTTnet.Formatter.MqttProtocolVersion;
+
+namespace Fieldline.Mqtt.Tests.Infrastructure;
+
+/// <summary>A message an MQTTnet client received.</summary>
+public sealed record Received(string Topic, string Payload, int Qos, bool Retain, bool Dup);
+
+/// <summary>An MQTTnet client that records what it receives and why it was disconnected.</summary>
+public sealed class MqttNetClient : IAsyncDisposable
+{
+    private MqttNetClient(IMqttClient client) => Client = client;
+
+    public IMqttClient Client { get; }
+
+    public ConcurrentQueue<Received> Messages { get; } = new();
+
+    public TaskCompletionSource<MqttClientDisconnectedEventArgs> Disconnected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static async Task<MqttNetClient> ConnectAsync(int port, string clientId, MqttNetVersion version, Action<MqttClientOptionsBuilder>? configure = null)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var result = new MqttNetClient(client);
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            var m = e.ApplicationMessage;
+            result.Messages.Enqueue(new Received(m.Topic, m.ConvertPayloadToString() ?? "", (int)m.QualityOfServiceLevel, m.Retain, m.Dup));
+            return Task.CompletedTask;
+        };
+        client.DisconnectedAsync += e =>
+        {
+            result.Disconnected.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", port)
+            .WithClientId(clientId)
+            .WithProtocolVersion(version)
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithKeepAlivePeriod(TimeSpan.FromSeconds(60));
+        configure?.Invoke(builder);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await client.ConnectAsync(builder.Build(), cts.Token);
+        return result;
+    }
+
+    public async Task SubscribeAsync(string filter, int qos = 1)
+    {
+        var result = await Client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, (MQTTnet.Protocol.MqttQualityOfServiceLevel)qos).Build());
+        Assert.True((int)result.Items.Single().ResultCode <= 2, $"subscription to {filter} refused: {result.Items.Single().ResultCode}");
+    }
+
+    public Task<MqttClientPublishResult> PublishAsync(string topic, string payload, int qos = 0, bool retain = false) =>
+        Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel((MQTTnet.Protocol.MqttQualityOfServiceLevel)qos).WithRetainFlag(retain).Build());
+
+    public Task WaitForAsync(int count, string what) =>
+        Poll.UntilAsync(() => Messages.Count >= count, $"{count} message(s): {what}", () => string.Join(", ", Messages));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Client.IsConnected)
+        {
+            try
+            {
+                await Client.DisconnectAsync();
+            }
+            catch (Exception)
+            {
+                // Already gone.
+            }
+        }
+
+        Client.Dispose();
+    }
+}

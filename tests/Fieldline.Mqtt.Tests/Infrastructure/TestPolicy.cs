@@ -1,0 +1,28 @@
+using Fieldline.Mqtt.Server;
+
+namespace Fieldline.Mqtt.Tests.Infrastructure;
+
+/// <summary>A policy whose every hook a test can replace.</summary>
+public sealed class TestPolicy : MqttBrokerPolicy
+{
+    public delegate MqttPublishDecision PublishHook(MqttClientContext client, in MqttInboundPublish publish);
+
+    public Func<MqttClientContext, ReadOnlyMemory<byte>, MqttReasonCode>? Authenticate { get; init; }
+
+    public Func<string, bool>? AllowPublish { get; init; }
+
+    public Func<string, bool>? AllowSubscribe { get; init; }
+
+    public PublishHook? Publish { get; init; }
+
+    public override ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Authenticate?.Invoke(client, password) ?? MqttReasonCode.Success);
+
+    public override bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) =>
+        AllowPublish is null ? base.CanPublish(client, topic) : AllowPublish(System.Text.Encoding.UTF8.GetString(topic));
+
+    public override bool CanSubscribe(MqttClientContext client, string filter) => AllowSubscribe?.Invoke(filter) ?? true;
+
+    public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish) =>
+        Publish is null ? MqttPublishDecision.Accept : Publish(client, publish);
+}
