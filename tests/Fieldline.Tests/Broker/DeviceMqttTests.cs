@@ -152,8 +152,8 @@ public sealed class DeviceMqttTests
         var raw = await environment.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/dev-1/telemetry/temperature?from=1750000000000&to=1750000011000");
         Assert.Equal([20.0, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30], raw!["points"]!.AsArray().Select(p => p!["value"]!.GetValue<double>()).ToArray());
 
-        var aggregate = await environment.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/dev-1/telemetry/temperature/aggregate?from=1750000000000&to=1750000011000&interval=1h");
-        var bucket = Assert.Single(aggregate!["buckets"]!.AsArray())!;
+        var aggregate = await environment.Client.GetFromJsonAsync<JsonArray>("/api/v1/devices/dev-1/telemetry/temperature/aggregate?from=1750000000000&to=1750000011000&interval=1h");
+        var bucket = Assert.Single(aggregate!)!;
         Assert.Equal(11, bucket["count"]!.GetValue<long>());
         Assert.Equal(25, bucket["mean"]!.GetValue<double>(), 6);
     }
