@@ -23,9 +23,17 @@ internal readonly record struct RawCursor(long TimestampMs, int SeenAtTimestamp)
     public static RawCursor Decode(string cursor)
     {
         Span<byte> bytes = stackalloc byte[Length + 3];
-        if (cursor.Length > 24 || !Base64Url.TryDecodeFromChars(cursor, bytes, out var written) || written != Length)
+        int written;
+        try
         {
-            throw new ArgumentException("The cursor is not valid.", nameof(cursor));
+            if (cursor.Length > 24 || !Base64Url.TryDecodeFromChars(cursor, bytes, out written) || written != Length)
+            {
+                throw new ArgumentException("The cursor is not valid.", nameof(cursor));
+            }
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException("The cursor is not valid.", nameof(cursor), ex);
         }
 
         var result = new RawCursor(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));

@@ -8,10 +8,11 @@ namespace Fieldline.Storage.Sqlite;
 public sealed partial class SqliteTelemetryStore
 {
     /// <summary>
-    /// Seals heads that are full or older than <see cref="SqliteTelemetryStoreOptions.MaxHeadAge"/> (every
-    /// non-empty head when <paramref name="sealAll"/>), then truncates the log. Returns the chunks written.
+    /// Seals the full runs of every head, and the whole head of those older than
+    /// <see cref="SqliteTelemetryStoreOptions.MaxHeadAge"/> (of every head when <paramref name="sealAll"/>),
+    /// then truncates the log.
     /// </summary>
-    internal async Task<int> CompactAsync(bool sealAll, CancellationToken cancellationToken)
+    internal async Task CompactAsync(bool sealAll, CancellationToken cancellationToken)
     {
         await writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -19,18 +20,23 @@ public sealed partial class SqliteTelemetryStore
             var connection = OpenWriter();
             var now = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
             var maxAgeMs = (long)options.MaxHeadAge.TotalMilliseconds;
-            var due = new List<TelemetrySeries>();
+            var whole = new List<TelemetrySeries>();
+            var full = new List<TelemetrySeries>();
             foreach (var series in seriesById.Values)
             {
-                if (series.Head.Count > 0 && (sealAll || series.Head.Count >= options.MaxHeadPoints || now - series.HeadSinceMs >= maxAgeMs))
+                if (series.Head.Count > 0 && (sealAll || now - series.HeadSinceMs >= maxAgeMs))
                 {
-                    due.Add(series);
+                    whole.Add(series);
+                }
+                else if (series.Head.Count >= options.MaxHeadPoints)
+                {
+                    full.Add(series);
                 }
             }
 
-            Seal(connection, due);
+            Seal(connection, full, fullRunsOnly: true);
+            Seal(connection, whole, fullRunsOnly: false);
             TruncateLog(connection);
-            return due.Count;
         }
         finally
         {
@@ -59,14 +65,18 @@ public sealed partial class SqliteTelemetryStore
     }
 
     // Caller holds the write gate, so no append changes a head while it is encoded.
-    private void Seal(SqliteConnection connection, List<TelemetrySeries> due)
+    // A head is cut in arrival (seq) order into runs of MaxHeadPoints, and each run becomes one chunk sorted by
+    // (ts, seq): every chunk then holds a contiguous seq range, which the raw query's ordering relies on.
+    // With fullRunsOnly a trailing partial run stays in the head.
+    private void Seal(SqliteConnection connection, List<TelemetrySeries> due, bool fullRunsOnly)
     {
         if (due.Count == 0)
         {
             return;
         }
 
-        var sealedSeries = new List<(TelemetrySeries Series, long MaxSeq)>(due.Count);
+        var sealedSeries = new List<(TelemetrySeries Series, int Points, long MaxSeq)>(due.Count);
+        var chunks = 0;
         long sealedPoints = 0;
         using var encoder = new ChunkEncoder();
         using (var transaction = connection.BeginTransaction())
@@ -87,67 +97,74 @@ public sealed partial class SqliteTelemetryStore
             var flushedSeq = updateFlushed.Parameters.Add("$seq", SqliteType.Integer);
             var flushedId = updateFlushed.Parameters.Add("$id", SqliteType.Integer);
 
-            var sorted = ArrayPool<HeadPoint>.Shared.Rent(options.MaxHeadPoints);
+            var run = ArrayPool<HeadPoint>.Shared.Rent(options.MaxHeadPoints);
             try
             {
                 foreach (var series in due)
                 {
                     var head = series.Head;
-                    if (head.Count == 0)
+                    var sealable = fullRunsOnly ? head.Count - (head.Count % options.MaxHeadPoints) : head.Count;
+                    if (sealable == 0)
                     {
                         continue;
                     }
 
-                    if (sorted.Length < head.Count)
+                    for (var offset = 0; offset < sealable; offset += options.MaxHeadPoints)
                     {
-                        ArrayPool<HeadPoint>.Shared.Return(sorted);
-                        sorted = ArrayPool<HeadPoint>.Shared.Rent(head.Count);
+                        var points = run.AsSpan(0, Math.Min(options.MaxHeadPoints, sealable - offset));
+                        head.CopyTo(offset, run, 0, points.Length);
+                        var maxSeq = points[^1].Seq;
+
+                        // Late points arrive out of order; equal timestamps keep arrival (seq) order.
+                        points.Sort(static (a, b) => a.TimestampMs != b.TimestampMs ? a.TimestampMs.CompareTo(b.TimestampMs) : a.Seq.CompareTo(b.Seq));
+                        encoder.Reset();
+                        foreach (var point in points)
+                        {
+                            encoder.Append(point.TimestampMs, point.Value);
+                        }
+
+                        chunkSeries.Value = series.Id;
+                        chunkStart.Value = points[0].TimestampMs;
+                        chunkEnd.Value = points[^1].TimestampMs;
+                        chunkMaxSeq.Value = maxSeq;
+                        chunkCount.Value = points.Length;
+                        chunkData.Value = encoder.ToArray();
+                        insertChunk.ExecuteNonQuery();
+                        chunks++;
                     }
 
-                    // Late points arrive out of order; chunks store (ts, seq) order so equal timestamps keep arrival order.
-                    var points = sorted.AsSpan(0, head.Count);
-                    head.CopyTo(points);
-                    points.Sort(static (a, b) => a.TimestampMs != b.TimestampMs ? a.TimestampMs.CompareTo(b.TimestampMs) : a.Seq.CompareTo(b.Seq));
-                    encoder.Reset();
-                    foreach (var point in points)
-                    {
-                        encoder.Append(point.TimestampMs, point.Value);
-                    }
-
-                    var maxSeq = head[^1].Seq;
-                    chunkSeries.Value = series.Id;
-                    chunkStart.Value = points[0].TimestampMs;
-                    chunkEnd.Value = points[^1].TimestampMs;
-                    chunkMaxSeq.Value = maxSeq;
-                    chunkCount.Value = points.Length;
-                    chunkData.Value = encoder.ToArray();
-                    insertChunk.ExecuteNonQuery();
-
-                    flushedSeq.Value = maxSeq;
+                    var lastSeq = head[sealable - 1].Seq;
+                    flushedSeq.Value = lastSeq;
                     flushedId.Value = series.Id;
                     updateFlushed.ExecuteNonQuery();
-                    sealedSeries.Add((series, maxSeq));
-                    sealedPoints += points.Length;
+                    sealedSeries.Add((series, sealable, lastSeq));
+                    sealedPoints += sealable;
                 }
             }
             finally
             {
-                ArrayPool<HeadPoint>.Shared.Return(sorted);
+                ArrayPool<HeadPoint>.Shared.Return(run);
             }
 
             transaction.Commit();
         }
 
+        var now = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         lock (headLock)
         {
-            foreach (var (series, maxSeq) in sealedSeries)
+            foreach (var (series, points, maxSeq) in sealedSeries)
             {
                 series.FlushedSeq = maxSeq;
-                series.Head.Clear();
+                series.Head.RemoveRange(0, points);
+                if (series.Head.Count > 0)
+                {
+                    // The remainder arrived with the latest appends.
+                    series.HeadSinceMs = now;
+                }
             }
         }
 
-        logger.Sealed(sealedSeries.Count, sealedPoints);
+        logger.Sealed(chunks, sealedPoints);
     }
 
     // Log rows below the oldest point still in a head are in chunks (or deleted) and no longer needed for recovery.

@@ -118,7 +118,7 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
             {
                 try
                 {
-                    Seal(connection, fullHeads);
+                    Seal(connection, fullHeads, fullRunsOnly: true);
                     TruncateLog(connection);
                 }
                 catch (SqliteException ex)
@@ -195,7 +195,7 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
                 }
             }
 
-            Seal(connection, fullHeads);
+            Seal(connection, fullHeads, fullRunsOnly: true);
             fullHeads.Clear();
             TruncateLog(connection);
             logger.Opened(path, seriesById.Count, replayed, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
