@@ -207,11 +207,13 @@ public sealed class DevicesApiTests
     {
         await using var env = await TestEnvironment.StartAsync();
         await env.RegisterAsync("d-1");
+        await env.Telemetry.AppendAsync(new Fieldline.Core.Telemetry.TelemetryPoint[] { new("d-1", "temperature", 1_750_000_000_000, 21) }, default);
+        Assert.NotEmpty(await env.Telemetry.GetLatestAsync("d-1", default));
 
         using var delete = await env.Client.DeleteAsync("/api/v1/devices/d-1");
 
         Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
-        Assert.Contains("d-1", env.Telemetry.DeletedDevices);
+        Assert.Empty(await env.Telemetry.GetLatestAsync("d-1", default));
         using var get = await env.Client.GetAsync("/api/v1/devices/d-1");
         Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
         using var again = await env.Client.DeleteAsync("/api/v1/devices/d-1");

@@ -131,15 +131,21 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
 
-        // The SQLite telemetry store is registered here by the telemetry integration, e.g.
-        // services.AddSingleton<ITelemetryStore, SqliteTelemetryStore>(), and its pipeline as an IShutdownFlush.
+        services.Configure<SqliteTelemetryStoreOptions>(configuration.GetSection("Telemetry:Store"));
+        services.AddSingleton<ITelemetryStore>(sp => new SqliteTelemetryStore(
+            Path.Combine(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.DataDir, "telemetry.db"),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<SqliteTelemetryStoreOptions>>().Value,
+            sp.GetRequiredService<ILogger<SqliteTelemetryStore>>()));
         services.Configure<TelemetryPipelineOptions>(configuration.GetSection("Telemetry:Pipeline"));
         services.AddSingleton<TelemetryPipeline>();
         services.AddSingleton<IShutdownFlush, TelemetryPipelineFlush>();
         services.AddSingleton<StorageLifetime>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<StorageLifetime>());
-        services.AddHostedService<TelemetryRetention>();
+        services.AddOptions<TelemetryRetentionOptions>()
+            .Configure<IOptions<FieldlineOptions>>((retention, fieldline) => retention.MaxAge = TimeSpan.FromDays(fieldline.Value.Telemetry.RetentionDays));
+        services.AddHostedService<TelemetryRetentionService>();
 
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());

@@ -19,11 +19,10 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     private readonly bool _ownsDataDir;
 
-    private TestEnvironment(FieldlineApplication application, RecordingLoggerProvider logs, InMemoryTelemetryStore telemetry, string dataDir, bool ownsDataDir, string banner)
+    private TestEnvironment(FieldlineApplication application, RecordingLoggerProvider logs, string dataDir, bool ownsDataDir, string banner)
     {
         Application = application;
         Logs = logs;
-        Telemetry = telemetry;
         DataDir = dataDir;
         _ownsDataDir = ownsDataDir;
         Banner = banner;
@@ -34,7 +33,8 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     public RecordingLoggerProvider Logs { get; }
 
-    public InMemoryTelemetryStore Telemetry { get; }
+    /// <summary>The real telemetry store of the host (SQLite in the temporary data directory).</summary>
+    public ITelemetryStore Telemetry => GetService<ITelemetryStore>();
 
     public string DataDir { get; }
 
@@ -59,6 +59,9 @@ internal sealed class TestEnvironment : IAsyncDisposable
             ["Http:Port"] = "0",
             ["Mqtt:Port"] = "0",
             ["Security:AdminKey"] = adminKey ?? string.Empty,
+
+            // Tests write points with fixed timestamps from 2025; keep them past the default retention of 30 days.
+            ["Telemetry:RetentionDays"] = "3650",
         };
         foreach (var (key, value) in configuration ?? new Dictionary<string, string?>())
         {
@@ -66,7 +69,6 @@ internal sealed class TestEnvironment : IAsyncDisposable
         }
 
         var logs = new RecordingLoggerProvider();
-        var telemetry = new InMemoryTelemetryStore();
         var banner = new StringWriter();
         var application = await FieldlineApplication.StartAsync(
             new FieldlineStartup
@@ -76,12 +78,11 @@ internal sealed class TestEnvironment : IAsyncDisposable
                 ConfigureBuilder = builder =>
                 {
                     builder.Logging.ClearProviders().SetMinimumLevel(LogLevel.Debug).AddProvider(logs);
-                    builder.Services.AddSingleton<ITelemetryStore>(telemetry);
                     configureServices?.Invoke(builder.Services);
                 },
             },
             CancellationToken.None);
-        return new TestEnvironment(application, logs, telemetry, dataDir, ownsDataDir, banner.ToString());
+        return new TestEnvironment(application, logs, dataDir, ownsDataDir, banner.ToString());
     }
 
     public static string NewTempDirectory()
