@@ -145,12 +145,8 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 }
             }
 
-            lock (_ackLock)
-            {
-                _pendingAcks.Dequeue();
-                SignalAckProgressLocked();
-            }
-
+            // The acknowledgement is written before the entry leaves the queue: until then a PUBLISH handled
+            // meanwhile queues behind it, and the read loop (waiting for progress) cannot write ahead of it.
             if (head.Completion is { IsCompletedSuccessfully: false } failed)
             {
                 Log.CompletionFailed(_broker.Logger, Client?.ClientId ?? "?", failed.Exception?.GetBaseException() ?? new OperationCanceledException());
@@ -166,13 +162,16 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                         Close(MqttReasonCode.ImplementationSpecificError, MqttDisconnectKind.ServerInitiated);
                     }
                 }
-
-                continue;
             }
-
-            if (head.Qos > 0)
+            else if (head.Qos > 0)
             {
                 WriteAck(head.Qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck, head.PacketId, head.Reason);
+            }
+
+            lock (_ackLock)
+            {
+                _pendingAcks.Dequeue();
+                SignalAckProgressLocked();
             }
         }
     }
