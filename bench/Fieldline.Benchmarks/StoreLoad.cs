@@ -9,7 +9,8 @@ namespace Fieldline.Benchmarks;
 /// <summary>
 /// Append throughput of <see cref="SqliteTelemetryStore"/>: 10,000-point batches over 1,000 series (100 devices
 /// x 10 metrics, 1 s period with jitter), then bytes per point on disk once every head is sealed.
-/// Run: <c>dotnet run -c Release --project bench/Fieldline.Benchmarks -- store-load [points]</c>.
+/// Run: <c>dotnet run -c Release --project bench/Fieldline.Benchmarks -- store-load [points] [maxHeadPoints]</c>;
+/// a huge maxHeadPoints measures the durable log alone (nothing is sealed until the end).
 /// </summary>
 internal static class StoreLoad
 {
@@ -20,6 +21,7 @@ internal static class StoreLoad
     public static async Task<int> RunAsync(string[] args)
     {
         var totalPoints = args.Length > 1 ? long.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3_000_000;
+        var maxHeadPoints = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 240;
         var directory = Path.Combine(Path.GetTempPath(), "fieldline-store-load-" + Guid.NewGuid().ToString("N"));
         var path = Path.Combine(directory, "telemetry.db");
         var random = new Random(1);
@@ -34,7 +36,7 @@ internal static class StoreLoad
 
         try
         {
-            var store = new SqliteTelemetryStore(path, TimeProvider.System, new SqliteTelemetryStoreOptions { CompactionInterval = TimeSpan.Zero }, NullLogger<SqliteTelemetryStore>.Instance);
+            var store = new SqliteTelemetryStore(path, TimeProvider.System, new SqliteTelemetryStoreOptions { CompactionInterval = TimeSpan.Zero, MaxHeadPoints = maxHeadPoints }, NullLogger<SqliteTelemetryStore>.Instance);
             await store.OpenAsync(CancellationToken.None);
             while (written < totalPoints)
             {
