@@ -64,6 +64,7 @@ internal static class StoreLoad
             Console.WriteLine($"final seal of all heads: {sealTime.TotalMilliseconds:F0} ms");
             Console.WriteLine($"chunks:                 {chunks:N0} holding {chunkPoints:N0} points");
             Console.WriteLine($"chunk data:             {(double)chunkBytes / chunkPoints:F2} bytes/point");
+            Console.WriteLine($"baseline:               {PlainInsertRate(Path.Combine(directory, "baseline.db"), written):N0} rows/s for bare prepared INSERTs into a rowid table, same batches");
             Console.WriteLine($"database file:          {fileBytes:N0} bytes = {(double)fileBytes / written:F2} bytes/point (includes the emptied log's free pages)");
             return 0;
         }
@@ -72,6 +73,43 @@ internal static class StoreLoad
             SqliteConnection.ClearAllPools();
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    // The floor of any design on Microsoft.Data.Sqlite: one reused prepared INSERT per row, one transaction per batch.
+    private static double PlainInsertRate(string path, long rows)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        using (var setup = connection.CreateCommand())
+        {
+            setup.CommandText = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE t(seq INTEGER PRIMARY KEY, series INTEGER, ts INTEGER, value REAL);";
+            setup.ExecuteNonQuery();
+        }
+
+        using var insert = connection.CreateCommand();
+        insert.CommandText = "INSERT INTO t(seq, series, ts, value) VALUES ($seq, $series, $ts, $value)";
+        var seq = insert.Parameters.Add("$seq", SqliteType.Integer);
+        var series = insert.Parameters.Add("$series", SqliteType.Integer);
+        var ts = insert.Parameters.Add("$ts", SqliteType.Integer);
+        var value = insert.Parameters.Add("$value", SqliteType.Real);
+        var started = Stopwatch.GetTimestamp();
+        for (long row = 0; row < rows; row += BatchPoints)
+        {
+            using var transaction = connection.BeginTransaction();
+            insert.Transaction = transaction;
+            for (var i = 0; i < BatchPoints; i++)
+            {
+                seq.Value = row + i + 1;
+                series.Value = i % 1000;
+                ts.Value = 1_732_550_000_000 + row + i;
+                value.Value = 21.5;
+                insert.ExecuteNonQuery();
+            }
+
+            transaction.Commit();
+        }
+
+        return rows / Stopwatch.GetElapsedTime(started).TotalSeconds;
     }
 
     private static (long Bytes, long Points, long Chunks) ChunkTotals(string path)
