@@ -2,8 +2,20 @@ using BenchmarkDotNet.Running;
 
 namespace Fieldline.Benchmarks;
 
-/// <summary>Entry point: <c>dotnet run -c Release --project bench/Fieldline.Benchmarks -- --filter '*'</c>.</summary>
+/// <summary>
+/// Entry point: <c>dotnet run -c Release --project bench/Fieldline.Benchmarks -- --filter '*'</c>, or
+/// <c>-- store-load [points]</c> for the SQLite store's append throughput.
+/// </summary>
 public static class BenchmarkProgram
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(BenchmarkProgram).Assembly).Run(args);
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "store-load")
+        {
+            return await StoreLoad.RunAsync(args);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(BenchmarkProgram).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -159,6 +159,16 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
             insertLog?.Dispose();
             if (writer is not null)
             {
+                // Folds the WAL back into the database so that a stopped store is one compact file.
+                try
+                {
+                    Execute(writer, "PRAGMA wal_checkpoint(TRUNCATE)");
+                }
+                catch (SqliteException ex)
+                {
+                    logger.CompactionFailed(ex);
+                }
+
                 writer.Dispose();
                 SqliteConnection.ClearPool(new SqliteConnection(readerConnectionString));
             }

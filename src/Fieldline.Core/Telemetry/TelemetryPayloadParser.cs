@@ -174,7 +174,7 @@ public sealed class TelemetryPayloadParser
             else if (reader.ValueTextEquals("value"u8))
             {
                 reader.Read();
-                if ((error = ReadNumber(ref reader, "'value'", out value)) is not null)
+                if ((error = ReadNumber(ref reader, "'value'", null, out value)) is not null)
                 {
                     return Fail(index, error);
                 }
@@ -316,7 +316,7 @@ public sealed class TelemetryPayloadParser
             }
 
             reader.Read();
-            if ((error = ReadNumber(ref reader, $"'values.{metric}'", out var value)) is not null)
+            if ((error = ReadNumber(ref reader, "'values.", metric, out var value)) is not null)
             {
                 return error;
             }
@@ -332,17 +332,23 @@ public sealed class TelemetryPayloadParser
         return null;
     }
 
-    private static string? ReadNumber(ref Utf8JsonReader reader, string field, out double value)
+    // The field name is only formatted on failure: a valid value must not cost a string.
+    private static string? ReadNumber(ref Utf8JsonReader reader, string field, string? valuesMetric, out double value)
     {
         value = 0;
+        if (reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out value) && double.IsFinite(value))
+        {
+            return null;
+        }
+
+        if (valuesMetric is not null)
+        {
+            field = $"{field}{valuesMetric}'";
+        }
+
         switch (reader.TokenType)
         {
             case JsonTokenType.Number:
-                if (reader.TryGetDouble(out value) && double.IsFinite(value))
-                {
-                    return null;
-                }
-
                 return $"{field} must be a finite number";
             case JsonTokenType.True or JsonTokenType.False:
                 return $"{field} must be a number (booleans are not supported yet)";

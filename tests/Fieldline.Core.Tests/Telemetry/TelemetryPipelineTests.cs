@@ -158,7 +158,8 @@ public sealed class TelemetryPipelineTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_submitters_all_get_their_points_written()
     {
-        var store = new ControlledStore { AutoComplete = true };
+        // Each append takes a moment, as a real commit does, so that submits pile up behind it.
+        var store = new ControlledStore { AutoComplete = true, AppendDelay = TimeSpan.FromMilliseconds(1) };
         var pipeline = Create(store, maxBatchPoints: 500);
         await Task.WhenAll(Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
         {
@@ -180,6 +181,8 @@ public sealed class TelemetryPipelineTests : IAsyncLifetime
 
         public bool AutoComplete { get; set; }
 
+        public TimeSpan AppendDelay { get; init; }
+
         public List<TelemetryPoint> Written { get; } = [];
 
         public int Appends { get; private set; }
@@ -192,6 +195,11 @@ public sealed class TelemetryPipelineTests : IAsyncLifetime
         {
             Appends++;
             var append = new PendingAppend(points.ToArray(), this);
+            if (AutoComplete && AppendDelay > TimeSpan.Zero)
+            {
+                return Task.Delay(AppendDelay, cancellationToken).ContinueWith(_ => append.Complete(), TaskScheduler.Default);
+            }
+
             if (AutoComplete)
             {
                 append.Complete();

@@ -163,6 +163,17 @@ public sealed class SqliteTelemetryStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Committed_points_are_recovered_when_the_store_was_never_closed()
+    {
+        // Like a killed process: the first instance is neither disposed nor checkpointed before the second opens.
+        var crashed = await fixture.OpenAsync(maxHeadPoints: 1000);
+        await crashed.AppendAsync(Enumerable.Range(0, 300).Select(i => P(i, i)).ToArray(), None);
+
+        var recovered = await fixture.OpenAsync(maxHeadPoints: 1000);
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => new StoredPoint(i, i)), await StoreFixture.ReadAllAsync(recovered, "dev", "temp", 0, 1000, 1000));
+    }
+
+    [Fact]
     public async Task Latest_values_are_recovered_from_chunks_after_reopening()
     {
         var store = await fixture.OpenAsync(maxHeadPoints: 10);
