@@ -200,88 +200,49 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
 
     private void WriteAck(MqttPacketType type, ushort packetId, MqttReasonCode reason)
     {
-        lock (_writeLock)
+        if (Write((type, packetId, reason), static (output, connection, s) => MqttPacketEncoder.WriteAck(output, s.type, s.packetId, connection.Version, s.reason)))
         {
-            if (_outputClosed)
-            {
-                return;
-            }
-
-            MqttPacketEncoder.WriteAck(_output, type, packetId, Version, reason);
-            ScheduleFlushLocked();
+            _broker.Metrics.PacketSent(4);
         }
-
-        _broker.Metrics.PacketSent(4);
     }
 
-    private void WriteConnAck(bool sessionPresent, MqttReasonCode reason, string? assignedClientId, ushort serverKeepAlive = 0)
+    private void WriteConnAck(bool sessionPresent, MqttReasonCode reason, string? assignedClientId, ushort serverKeepAlive = 0) =>
+        Write(
+            (sessionPresent, reason, assignedClientId, serverKeepAlive),
+            static (output, connection, s) => MqttPacketEncoder.WriteConnAck(
+                output,
+                connection.Version,
+                s.sessionPresent,
+                s.reason,
+                s.assignedClientId,
+                new MqttServerCapabilities((uint)connection.Options.MaximumPacketSize, connection.Options.ReceiveMaximum, s.serverKeepAlive)));
+
+    private void WriteSubAck(ushort packetId, MqttReasonCode[] reasons) =>
+        Write((packetId, reasons), static (output, connection, s) => MqttPacketEncoder.WriteSubAck(output, connection.Version, s.packetId, s.reasons));
+
+    private void WriteUnsubAck(ushort packetId, MqttReasonCode[] reasons) =>
+        Write((packetId, reasons), static (output, connection, s) => MqttPacketEncoder.WriteUnsubAck(output, connection.Version, s.packetId, s.reasons));
+
+    private void WritePingResp() => Write(0, static (output, _, _) => MqttPacketEncoder.WritePingResp(output));
+
+    private void WriteDisconnect(MqttReasonCode reason) => Write(reason, static (output, _, reason) => MqttPacketEncoder.WriteDisconnect(output, reason, null));
+
+    /// <summary>
+    /// Writes one control packet under the write lock unless the output is closed. The encoders are static
+    /// lambdas with their arguments in a value-type state, so a write allocates nothing.
+    /// </summary>
+    private bool Write<TState>(TState state, Action<PipeWriter, MqttConnection, TState> encode)
     {
         lock (_writeLock)
         {
             if (_outputClosed)
             {
-                return;
+                return false;
             }
 
-            var capabilities = new MqttServerCapabilities((uint)Options.MaximumPacketSize, Options.ReceiveMaximum, serverKeepAlive);
-            MqttPacketEncoder.WriteConnAck(_output, Version, sessionPresent, reason, assignedClientId, capabilities);
+            encode(_output, this, state);
             ScheduleFlushLocked();
-        }
-    }
-
-    private void WriteSubAck(ushort packetId, ReadOnlySpan<MqttReasonCode> reasons)
-    {
-        lock (_writeLock)
-        {
-            if (_outputClosed)
-            {
-                return;
-            }
-
-            MqttPacketEncoder.WriteSubAck(_output, Version, packetId, reasons);
-            ScheduleFlushLocked();
-        }
-    }
-
-    private void WriteUnsubAck(ushort packetId, ReadOnlySpan<MqttReasonCode> reasons)
-    {
-        lock (_writeLock)
-        {
-            if (_outputClosed)
-            {
-                return;
-            }
-
-            MqttPacketEncoder.WriteUnsubAck(_output, Version, packetId, reasons);
-            ScheduleFlushLocked();
-        }
-    }
-
-    private void WritePingResp()
-    {
-        lock (_writeLock)
-        {
-            if (_outputClosed)
-            {
-                return;
-            }
-
-            MqttPacketEncoder.WritePingResp(_output);
-            ScheduleFlushLocked();
-        }
-    }
-
-    private void WriteDisconnect(MqttReasonCode reason)
-    {
-        lock (_writeLock)
-        {
-            if (_outputClosed)
-            {
-                return;
-            }
-
-            MqttPacketEncoder.WriteDisconnect(_output, reason, null);
-            ScheduleFlushLocked();
+            return true;
         }
     }
 

@@ -6,7 +6,12 @@ using static Fieldline.Mqtt.Tests.Infrastructure.Bytes;
 
 namespace Fieldline.Mqtt.Tests.Integration;
 
+/// <summary>Allocation is counted for the whole process, so these tests run alone, after all others.</summary>
+[CollectionDefinition(nameof(AllocationTests), DisableParallelization = true)]
+public sealed class AllocationTestsCollection;
+
 /// <summary>The QoS 0 routing path allocates nothing per message: parse in place, match in the tree, write into the subscriber's pipe.</summary>
+[Collection(nameof(AllocationTests))]
 public sealed class AllocationTests(ITestOutputHelper output)
 {
     [Fact]
