@@ -108,6 +108,23 @@ public sealed class MqttBroker : IAsyncDisposable
         return false;
     }
 
+    /// <summary>Closes the connections of every client the predicate selects; returns how many.</summary>
+    public int DisconnectWhere(Func<MqttClientContext, bool> predicate, MqttReasonCode reason = MqttReasonCode.AdministrativeAction)
+    {
+        ArgumentNullException.ThrowIfNull(predicate);
+        var closed = 0;
+        foreach (var connection in _connections.Keys)
+        {
+            if (connection.Client is { } client && predicate(client))
+            {
+                connection.Close(reason, MqttDisconnectKind.ServerInitiated);
+                closed++;
+            }
+        }
+
+        return closed;
+    }
+
     /// <summary>Client ids of the clients connected now.</summary>
     public IReadOnlyList<MqttClientContext> GetConnectedClients() =>
         [.. _connections.Keys.Select(c => c.Client).OfType<MqttClientContext>()];

@@ -8,6 +8,7 @@ namespace Fieldline.Apis;
 internal sealed record DeviceServices(
     IDeviceRegistry Registry,
     ITelemetryStore Telemetry,
+    IDeviceConnections Connections,
     TimeProvider TimeProvider,
     ILogger<DeviceServices> Logger);
 
@@ -167,6 +168,11 @@ internal static partial class DevicesApi
         if (updated.Status != current.Status)
         {
             LogStatusChanged(services.Logger, deviceId, current.Status, updated.Status);
+            if (updated.Status == DeviceStatus.Maintenance)
+            {
+                // A device in maintenance may not connect; one connected before goes too.
+                services.Connections.Disconnect(deviceId);
+            }
         }
 
         return TypedResults.Ok(DeviceResponse.From(updated));
@@ -180,7 +186,9 @@ internal static partial class DevicesApi
             return DeviceNotFound(deviceId);
         }
 
-        // The registry goes first: once the device is unknown no new points are accepted for it.
+        // The registry goes first: once the device is unknown it cannot connect again; then its live
+        // connections are closed, so that no new points arrive for it, and its data is removed.
+        services.Connections.Disconnect(deviceId);
         await services.Telemetry.DeleteDeviceAsync(deviceId, cancellationToken);
         LogDeviceDeleted(services.Logger, deviceId);
         return TypedResults.NoContent();
@@ -195,6 +203,8 @@ internal static partial class DevicesApi
             return DeviceNotFound(deviceId);
         }
 
+        // Connections authenticated with the old token end with it.
+        services.Connections.Disconnect(deviceId);
         LogTokenRotated(services.Logger, deviceId);
         return TypedResults.Ok(new DeviceTokenResponse(deviceId, token));
     }

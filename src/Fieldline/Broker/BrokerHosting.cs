@@ -33,6 +33,7 @@ internal static class BrokerHosting
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<IMeterFactory>()));
         services.AddSingleton<MqttConnectionHandler>();
+        services.AddSingleton<IDeviceConnections, BrokerDeviceConnections>();
         return services;
     }
 

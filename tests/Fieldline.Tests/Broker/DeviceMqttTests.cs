@@ -200,6 +200,36 @@ public sealed class DeviceMqttTests
         await Poll.UntilAsync(() => StatusAsync(environment, "dev-1"), s => s == "offline", "status offline after the will");
     }
 
+    [Theory]
+    [InlineData("delete")]
+    [InlineData("rotate")]
+    [InlineData("maintenance")]
+    public async Task Revoking_a_device_closes_its_live_connection(string revocation)
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        var token = (await environment.RegisterAsync("dev-1"))["token"]!.GetValue<string>();
+        var (client, result) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "dev-1", "dev-1", token));
+        using var _client = client;
+        Assert.Equal(MqttClientConnectResultCode.Success, result);
+        var disconnected = new TaskCompletionSource<MqttClientDisconnectReason>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            disconnected.TrySetResult(e.Reason);
+            return Task.CompletedTask;
+        };
+
+        using var response = revocation switch
+        {
+            "delete" => await environment.Client.DeleteAsync("/api/v1/devices/dev-1"),
+            "rotate" => await environment.Client.PostAsync("/api/v1/devices/dev-1/token", null),
+            _ => await environment.Client.PutAsJsonAsync("/api/v1/devices/dev-1", new { name = "Device dev-1", type = "sensor", status = "maintenance" }),
+        };
+        response.EnsureSuccessStatusCode();
+
+        var reason = await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(MqttClientDisconnectReason.NotAuthorized, reason);
+    }
+
     private static string Port(TestEnvironment environment) => environment.Application.MqttPort!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task<string?> StatusAsync(TestEnvironment environment, string deviceId)
