@@ -7,7 +7,9 @@
 #
 # Environment: ROUNDS (3), PUBS (4), QOS0_TOTAL (1000000), QOS1_PER_PUB (62500, at most 65535: mosquitto_pub -l
 # stops there at QoS 1), QOS_LEVELS ("0 1"), BROKERS ("fieldline mosquitto"), SUB_TIMEOUT seconds per run (180),
-# FIELDLINE_PUB (publish dir, reused if present; REPUBLISH=1 rebuilds), MOSQUITTO_EXTRA (extra mosquitto.conf lines).
+# FIELDLINE_PUB (publish dir, reused if present; REPUBLISH=1 rebuilds), MOSQUITTO_EXTRA (extra mosquitto.conf lines,
+# default "max_queued_messages 0": with its default of 1000 mosquitto drops QoS 1 messages queued for a subscriber
+# that is slower than 4 publishers, so the subscriber never reaches its count; MOSQUITTO_EXTRA= shows that).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -21,6 +23,7 @@ SUB_TIMEOUT=${SUB_TIMEOUT:-180}
 WORK=$(mktemp -d /tmp/fl-broker-bench.XXXXXX)
 FIELDLINE_PUB=${FIELDLINE_PUB:-/tmp/fieldline-bench-publish}
 CLK_TCK=$(getconf CLK_TCK)
+MOSQUITTO_EXTRA=${MOSQUITTO_EXTRA-max_queued_messages 0}
 ((QOS1_PER_PUB <= 65535)) || die "QOS1_PER_PUB must be <= 65535 (mosquitto_pub -l limit at QoS 1)"
 
 FL_PID="" MQ_PID=""
