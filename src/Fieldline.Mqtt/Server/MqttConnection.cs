@@ -274,7 +274,8 @@ internal sealed partial class MqttConnection
                 await WaitForDownstreamAsync().ConfigureAwait(false);
             }
 
-            if (result.IsCompleted)
+            // A completed input still holds the frames left unread while we waited downstream: read them first.
+            if (result.IsCompleted && !mustWait)
             {
                 return;
             }
