@@ -171,14 +171,22 @@ public sealed class MqttBroker : IAsyncDisposable
     /// <summary>
     /// Binds a connection to the session of its client id: takes over a connected session (the old connection is
     /// closed with Session taken over, MQTT-3.1.4-3), resumes a persistent one, or starts a new one.
+    /// <paramref name="acknowledge"/> writes CONNACK before the session becomes visible to routing.
+    /// Returns null when the client id's session belongs to another user name.
     /// </summary>
-    internal MqttSession AttachSession(MqttConnection connection, string clientId, bool cleanStart, uint expirySeconds, out bool sessionPresent)
+    internal MqttSession? AttachSession(MqttConnection connection, string clientId, string? owner, bool cleanStart, uint expirySeconds, Action<bool> acknowledge, out bool sessionPresent)
     {
         MqttConnection? previous;
         MqttSession session;
         lock (_sessionLock)
         {
             _sessions.TryGetValue(clientId, out var existing);
+            if (existing is not null && !string.Equals(existing.Owner, owner, StringComparison.Ordinal))
+            {
+                sessionPresent = false;
+                return null;
+            }
+
             previous = existing?.Connection;
             if (existing is not null && cleanStart)
             {
@@ -188,10 +196,11 @@ public sealed class MqttBroker : IAsyncDisposable
                 existing = null;
             }
 
-            session = existing ?? _sessions.GetOrAdd(clientId, id => new MqttSession(id));
+            session = existing ?? _sessions.GetOrAdd(clientId, id => new MqttSession(id, owner));
             sessionPresent = existing is not null;
             session.ExpirySeconds = expirySeconds;
-            session.Attach(connection);
+            var present = sessionPresent;
+            session.AttachAndResume(connection, () => acknowledge(present), Options.MaximumInflightPerClient);
         }
 
         if (previous is not null && previous != connection)
@@ -203,23 +212,36 @@ public sealed class MqttBroker : IAsyncDisposable
         return session;
     }
 
-    /// <summary>Detaches a closed connection; a session that does not outlive it is removed.</summary>
-    internal void DetachSession(MqttConnection connection, MqttSession session)
+    /// <summary>
+    /// Detaches a closed connection; a session that does not outlive it is removed. Returns false when another
+    /// connection had already taken the session over.
+    /// </summary>
+    internal bool DetachSession(MqttConnection connection, MqttSession session)
     {
         lock (_sessionLock)
         {
+            var current = _sessions.TryGetValue(session.ClientId, out var found) && found == session;
+            if (!current)
+            {
+                // Replaced by a clean start while this connection still ran: whatever it added since is orphaned.
+                RemoveSubscriptions(session);
+                session.Clear();
+            }
+
             if (!session.Detach(connection))
             {
-                return;
+                return false;
             }
 
             session.DisconnectedAtTimestamp = TimeProvider.GetTimestamp();
-            if (!session.IsPersistent && _sessions.TryGetValue(session.ClientId, out var current) && current == session)
+            if (current && !session.IsPersistent)
             {
                 RemoveSubscriptions(session);
                 session.Clear();
                 _sessions.TryRemove(session.ClientId, out _);
             }
+
+            return current;
         }
     }
 

@@ -44,22 +44,26 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>Writes a PUBLISH to this client. Called from any thread; drops the message if the client cannot take its size.</summary>
-    public void SendPublish(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, bool dup, ushort packetId)
+    /// <summary>
+    /// Writes a PUBLISH to this client. Called from any thread. False when the client cannot take the message's
+    /// size, so that it is discarded for this client; a closed connection returns true, since a persistent
+    /// session keeps the message in flight for the next connection.
+    /// </summary>
+    public bool SendPublish(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, bool dup, ushort packetId)
     {
         var size = MqttPacketEncoder.PublishSize(Version, topic.Length, payload.Length, qos, Version == MqttProtocolVersion.V500 ? properties.Length : 0);
         if (_clientMaximumPacketSize != 0 && size > _clientMaximumPacketSize)
         {
             // MQTT-3.1.2-25: a message larger than the client's Maximum Packet Size is discarded for that client.
             _broker.Metrics.Dropped("packet_too_large_for_client");
-            return;
+            return false;
         }
 
         lock (_writeLock)
         {
             if (_outputClosed)
             {
-                return;
+                return true;
             }
 
             MqttPacketEncoder.WritePublish(_output, Version, topic, payload, qos, retain, dup, packetId, properties);
@@ -67,6 +71,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         }
 
         _broker.Metrics.MessageSent(size);
+        return true;
     }
 
     /// <summary>Completes when the pending flush has finished (at once when none is pending).</summary>
@@ -150,6 +155,12 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
             if (head.Completion is { IsCompletedSuccessfully: false } failed)
             {
                 Log.CompletionFailed(_broker.Logger, Client?.ClientId ?? "?", failed.Exception?.GetBaseException() ?? new OperationCanceledException());
+                if (head.Qos == 2)
+                {
+                    // Not accepted, so not received: a later PUBLISH with this packet id is a new message.
+                    Session?.ReleaseIncomingQos2(head.PacketId);
+                }
+
                 if (head.Qos > 0)
                 {
                     if (Version == MqttProtocolVersion.V500)
@@ -272,9 +283,24 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
 
                 // Stored, not awaited, so that a pending flush resumes through a cached delegate (no state machine);
                 // it is consumed exactly once, in CompleteFlush.
+                try
+                {
 #pragma warning disable CA2012
-                _pendingFlush = _output.FlushAsync();
+                    _pendingFlush = _output.FlushAsync();
 #pragma warning restore CA2012
+                }
+                catch (Exception)
+                {
+                    // The transport failed (it can throw synchronously); this runs on a thread-pool work item,
+                    // where an exception would end the process.
+                    _pendingFlush = default;
+                    _outputClosed = true;
+                    _flushScheduled = false;
+                    _backedUp = false;
+                    _drained?.TrySetResult();
+                    _drained = null;
+                    return;
+                }
             }
 
             if (!_pendingFlush.IsCompleted)

@@ -101,15 +101,17 @@ internal sealed partial class MqttConnection
             return;
         }
 
+        // Retained first, then routed: a subscription made in between then gets the message twice (retained
+        // and routed) rather than never.
+        if (publish.Retain)
+        {
+            _broker.Retained.Set(MqttApplicationMessage.CopyOf(publish));
+        }
+
         var backedUp = _broker.Route(publish.TopicUtf8.Span, publish.Payload.Span, publish.Properties.Span, qos, publish.Retain, session, null, _scratch);
         if (backedUp is not null)
         {
             _backedUpSubscriber = backedUp;
-        }
-
-        if (publish.Retain)
-        {
-            _broker.Retained.Set(MqttApplicationMessage.CopyOf(publish));
         }
 
         if (qos == 2)
@@ -216,7 +218,8 @@ internal sealed partial class MqttConnection
             Session!.ExpirySeconds = expiry;
         }
 
-        _closeKind = reason == MqttReasonCode.DisconnectWithWillMessage ? MqttDisconnectKind.CleanWithWill : MqttDisconnectKind.Clean;
+        // Only a normal disconnection (0x00) discards the will; 0x04 and any error reason publish it (3.14.2.1).
+        _closeKind = reason == MqttReasonCode.Success ? MqttDisconnectKind.Clean : MqttDisconnectKind.CleanWithWill;
         Interlocked.Exchange(ref _closeRequested, 1);
         return false;
     }

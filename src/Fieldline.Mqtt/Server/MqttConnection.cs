@@ -16,6 +16,7 @@ namespace Fieldline.Mqtt.Server;
 /// beyond the receive window) or a subscriber whose output is backed up. Waiting instead of buffering is what
 /// bounds memory: pressure travels back to the publisher's TCP window instead of into queues.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The connection's lifetime is RunAsync, which disposes what it owns at its end.")]
 internal sealed partial class MqttConnection
 {
     private readonly MqttBroker _broker;
@@ -32,6 +33,8 @@ internal sealed partial class MqttConnection
     private bool _connected;
     private uint _connectSessionExpiry;
     private MqttConnection? _backedUpSubscriber;
+    private readonly CancellationTokenSource _closing = new();
+    private volatile bool _waitingDownstream;
 
     public MqttConnection(MqttBroker broker, ConnectionContext context)
     {
@@ -105,6 +108,15 @@ internal sealed partial class MqttConnection
         }
 
         _input.CancelPendingRead();
+        try
+        {
+            // Ends a wait for the store or for a subscriber, so that a closed connection never hangs there.
+            _closing.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already cleaned up.
+        }
     }
 
     private async Task<bool> ReceiveConnectAsync()
@@ -189,11 +201,17 @@ internal sealed partial class MqttConnection
             return RefuseConnect(clientId, reason);
         }
 
+        // The last will is published by the broker on the client's behalf, so it must pass the same rule as
+        // the client's own publishes; otherwise a will could reach topics the client may not.
+        if (connect.Will is { } will && !_broker.Policy.CanPublish(Client, will.TopicUtf8))
+        {
+            _broker.Metrics.AuthorizationDenied("will");
+            return RefuseConnect(clientId, MqttReasonCode.NotAuthorized);
+        }
+
         _connectSessionExpiry = Version == MqttProtocolVersion.V500
             ? connect.SessionExpirySeconds
             : connect.CleanStart ? 0 : uint.MaxValue;
-        Session = _broker.AttachSession(this, clientId, connect.CleanStart, _connectSessionExpiry, out var sessionPresent);
-        _will = connect.Will;
 
         var keepAlive = connect.KeepAliveSeconds;
         ushort serverKeepAlive = 0;
@@ -202,12 +220,28 @@ internal sealed partial class MqttConnection
             keepAlive = serverKeepAlive = Options.MaximumKeepAliveSeconds;
         }
 
-        StartKeepAlive(keepAlive);
+        // CONNACK is written inside the attach, before the session points at this connection: no routed
+        // PUBLISH can overtake it (MQTT-3.2.0-1), and what the session resends follows it in order.
+        var attached = _broker.AttachSession(
+            this,
+            clientId,
+            connect.Username,
+            connect.CleanStart,
+            _connectSessionExpiry,
+            sessionPresent => WriteConnAck(sessionPresent, MqttReasonCode.Success, assignedClientId, Version == MqttProtocolVersion.V500 ? serverKeepAlive : (ushort)0),
+            out var sessionPresent);
+        if (attached is null)
+        {
+            // The client id belongs to a session of another user: taking it over would hand over its messages.
+            return RefuseConnect(clientId, MqttReasonCode.NotAuthorized);
+        }
+
+        Session = attached;
+        _will = connect.Will;
         _connected = true;
-        WriteConnAck(sessionPresent, MqttReasonCode.Success, assignedClientId, Version == MqttProtocolVersion.V500 ? serverKeepAlive : (ushort)0);
+        StartKeepAlive(keepAlive);
         Log.ClientConnected(_broker.Logger, clientId, RemoteAddress, Version, sessionPresent);
         _broker.Policy.OnConnected(Client);
-        Session.Resume(Options.MaximumInflightPerClient);
         return true;
     }
 
@@ -284,16 +318,22 @@ internal sealed partial class MqttConnection
 
     private async Task WaitForDownstreamAsync()
     {
-        if (_backedUpSubscriber is { } subscriber)
+        // While the broker holds this client back, the client's PINGREQs wait unread in the socket: the
+        // keep-alive is suspended, and counts again from the end of the wait.
+        _waitingDownstream = true;
+        try
         {
-            _backedUpSubscriber = null;
-            if (subscriber != this)
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(_broker.Stopping, _closing.Token);
+            if (_backedUpSubscriber is { } subscriber)
             {
+                // This client itself counts too: one that publishes to its own subscription and never reads
+                // would otherwise grow its output without bound.
+                _backedUpSubscriber = null;
                 _broker.Metrics.BackpressureWait();
                 var drained = subscriber.WhenDrained();
                 try
                 {
-                    await drained.WaitAsync(Options.SlowConsumerTimeout, _broker.TimeProvider, _broker.Stopping).ConfigureAwait(false);
+                    await drained.WaitAsync(Options.SlowConsumerTimeout, _broker.TimeProvider, wait.Token).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
@@ -302,11 +342,16 @@ internal sealed partial class MqttConnection
                     subscriber.Close(MqttReasonCode.QuotaExceeded, MqttDisconnectKind.SlowConsumer);
                 }
             }
-        }
 
-        while (PendingAcknowledgements >= Options.ReceiveMaximum && Volatile.Read(ref _closeRequested) == 0)
+            while (PendingAcknowledgements >= Options.ReceiveMaximum && Volatile.Read(ref _closeRequested) == 0)
+            {
+                await WhenAcknowledgementsProgress().WaitAsync(wait.Token).ConfigureAwait(false);
+            }
+        }
+        finally
         {
-            await WhenAcknowledgementsProgress().WaitAsync(_broker.Stopping).ConfigureAwait(false);
+            Volatile.Write(ref _lastPacketTimestamp, _broker.TimeProvider.GetTimestamp());
+            _waitingDownstream = false;
         }
     }
 
@@ -326,7 +371,7 @@ internal sealed partial class MqttConnection
 
     private void CheckKeepAlive()
     {
-        if (_broker.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastPacketTimestamp)) > _keepAliveLimit)
+        if (!_waitingDownstream && _broker.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastPacketTimestamp)) > _keepAliveLimit)
         {
             Close(MqttReasonCode.KeepAliveTimeout, MqttDisconnectKind.KeepAliveTimeout);
         }
@@ -363,25 +408,32 @@ internal sealed partial class MqttConnection
             await _keepAliveTimer.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (Session is not null && Client is not null)
+        try
         {
-            var kind = _closeKind;
-            if (_will is { } will && kind is not (MqttDisconnectKind.Clean or MqttDisconnectKind.TakenOver))
+            if (Session is not null && Client is not null)
             {
-                // The last will goes out on any end but a normal DISCONNECT (MQTT-3.1.2-8, -10).
-                _broker.Publish(will);
-            }
+                var kind = _closeKind;
+                if (!_broker.DetachSession(this, Session))
+                {
+                    // Another connection holds the session now, whatever ended this one: it is a takeover, and the
+                    // device is not offline.
+                    kind = MqttDisconnectKind.TakenOver;
+                }
 
-            _broker.DetachSession(this, Session);
-            Log.ClientDisconnected(_broker.Logger, Client.ClientId, kind);
-            try
-            {
+                if (_will is { } will && kind is not (MqttDisconnectKind.Clean or MqttDisconnectKind.TakenOver))
+                {
+                    // The last will goes out on any end but a normal DISCONNECT (MQTT-3.1.2-8, -10).
+                    _broker.Publish(will);
+                }
+
+                Log.ClientDisconnected(_broker.Logger, Client.ClientId, kind);
                 _broker.Policy.OnDisconnected(Client, kind);
             }
-            catch (Exception ex)
-            {
-                Log.ConnectionFailed(_broker.Logger, _context.ConnectionId, ex);
-            }
+        }
+        catch (Exception ex)
+        {
+            // The connection's resources below are released whatever failed above.
+            Log.ConnectionFailed(_broker.Logger, _context.ConnectionId, ex);
         }
 
         CloseOutput();
@@ -392,5 +444,7 @@ internal sealed partial class MqttConnection
             ArrayPool<byte>.Shared.Return(_bodyBuffer);
             _bodyBuffer = null;
         }
+
+        _closing.Dispose();
     }
 }

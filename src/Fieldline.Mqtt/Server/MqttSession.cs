@@ -16,9 +16,16 @@ internal sealed class MqttSession
     private ushort _nextPacketId;
     private long _sequence;
 
-    public MqttSession(string clientId) => ClientId = clientId;
+    public MqttSession(string clientId, string? owner)
+    {
+        ClientId = clientId;
+        Owner = owner;
+    }
 
     public string ClientId { get; }
+
+    /// <summary>The user name that created the session; only the same user name may resume or take it over.</summary>
+    public string? Owner { get; }
 
     /// <summary>The connection currently attached, or null while the client is offline.</summary>
     public MqttConnection? Connection { get; private set; }
@@ -41,11 +48,23 @@ internal sealed class MqttSession
         }
     }
 
-    public void Attach(MqttConnection connection)
+    /// <summary>
+    /// Attaches a connection: <paramref name="beforeVisible"/> (CONNACK) is written first, then the connection
+    /// becomes the session's, then unacknowledged messages are resent with DUP in their original order
+    /// (MQTT-4.4.0-1) and queued ones follow. All under the session's lock, so no delivery interleaves.
+    /// </summary>
+    public void AttachAndResume(MqttConnection connection, Action beforeVisible, int maxInflight)
     {
         lock (_sync)
         {
+            beforeVisible();
             Connection = connection;
+            foreach (var (packetId, inflight) in _inflight.OrderBy(pair => pair.Value.Sequence))
+            {
+                connection.SendPublish(inflight.Message.TopicUtf8, inflight.Message.Payload.Span, inflight.Message.Properties.Span, 1, inflight.Retain, dup: true, packetId);
+            }
+
+            DrainQueueLocked(maxInflight);
         }
     }
 
@@ -165,29 +184,6 @@ internal sealed class MqttSession
         }
     }
 
-    /// <summary>
-    /// On reconnect of a persistent session: resend unacknowledged messages with DUP in their original order
-    /// (MQTT-4.4.0-1), then what was queued while the client was away.
-    /// </summary>
-    public void Resume(int maxInflight)
-    {
-        lock (_sync)
-        {
-            var connection = Connection;
-            if (connection is null)
-            {
-                return;
-            }
-
-            foreach (var (packetId, inflight) in _inflight.OrderBy(pair => pair.Value.Sequence))
-            {
-                connection.SendPublish(inflight.Message.TopicUtf8, inflight.Message.Payload.Span, inflight.Message.Properties.Span, 1, inflight.Retain, dup: true, packetId);
-            }
-
-            DrainQueueLocked(maxInflight);
-        }
-    }
-
     /// <summary>Forgets everything when the session ends (clean start or expiry).</summary>
     public void Clear()
     {
@@ -229,8 +225,12 @@ internal sealed class MqttSession
         }
         while (_inflight.ContainsKey(packetId));
 
-        _inflight[packetId] = new InflightMessage(message, retain, ++_sequence);
-        connection.SendPublish(message.TopicUtf8, message.Payload.Span, message.Properties.Span, 1, retain, dup: false, packetId);
+        // A message the client cannot take (its Maximum Packet Size) is discarded for it, not left in flight
+        // where it would hold a slot of the window forever (MQTT-3.1.2-25).
+        if (connection.SendPublish(message.TopicUtf8, message.Payload.Span, message.Properties.Span, 1, retain, dup: false, packetId))
+        {
+            _inflight[packetId] = new InflightMessage(message, retain, ++_sequence);
+        }
     }
 
     private readonly record struct InflightMessage(MqttApplicationMessage Message, bool Retain, long Sequence);

@@ -18,8 +18,11 @@ internal sealed class FieldlineMqttPolicy(
     DeviceAuthenticator deviceAuthenticator,
     IAdminKeyVerifier adminKeyVerifier,
     TelemetryIngest telemetryIngest,
-    DeviceConnectionTracker connectionTracker) : MqttBrokerPolicy
+    DeviceConnectionTracker connectionTracker,
+    TimeProvider timeProvider) : MqttBrokerPolicy
 {
+    private readonly FailedAttemptLimiter _operatorFailures = new(maxFailures: 10, TimeSpan.FromMinutes(1), timeProvider);
+
     /// <summary>The user name of the operator login.</summary>
     public const string OperatorUsername = "$admin";
 
@@ -32,10 +35,18 @@ internal sealed class FieldlineMqttPolicy(
             return MqttReasonCode.NotAuthorized;
         }
 
+        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString() ?? "unknown";
         if (username == OperatorUsername)
         {
+            // The admin key is throttled per source address like device tokens, so it cannot be guessed faster.
+            if (_operatorFailures.IsBlocked(source))
+            {
+                return MqttReasonCode.ConnectionRateExceeded;
+            }
+
             if (!adminKeyVerifier.Verify(password.Span))
             {
+                _operatorFailures.RecordFailure(source);
                 return MqttReasonCode.BadUserNameOrPassword;
             }
 
@@ -43,7 +54,6 @@ internal sealed class FieldlineMqttPolicy(
             return MqttReasonCode.Success;
         }
 
-        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString();
         var status = await deviceAuthenticator.AuthenticateAsync(username, password, source, cancellationToken).ConfigureAwait(false);
         switch (status)
         {

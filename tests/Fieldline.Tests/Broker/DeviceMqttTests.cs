@@ -230,6 +230,40 @@ public sealed class DeviceMqttTests
         Assert.Equal(MqttClientDisconnectReason.NotAuthorized, reason);
     }
 
+    [Fact]
+    public async Task A_last_will_on_another_devices_topic_is_refused_at_connect()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        var token = (await environment.RegisterAsync("dev-1"))["token"]!.GetValue<string>();
+        await environment.RegisterAsync("dev-2");
+        var options = MqttTestClient.Options(environment, "dev-1", "dev-1", token);
+        options.WillTopic = "sensor/dev-2/telemetry";
+        options.WillPayload = Encoding.UTF8.GetBytes("{\"type\":\"t\",\"value\":666}");
+
+        var (client, result) = await MqttTestClient.ConnectAsync(options);
+        client.Dispose();
+
+        Assert.Equal(MqttClientConnectResultCode.NotAuthorized, result);
+    }
+
+    [Fact]
+    public async Task A_device_cannot_take_over_the_session_of_another_device_by_its_client_id()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        var token1 = (await environment.RegisterAsync("dev-1"))["token"]!.GetValue<string>();
+        var token2 = (await environment.RegisterAsync("dev-2"))["token"]!.GetValue<string>();
+        var (victim, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "dev-1", "dev-1", token1));
+        using var _victim = victim;
+
+        var (thief, result) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "dev-1", "dev-2", token2, cleanStart: false));
+        thief.Dispose();
+
+        Assert.Equal(MqttClientConnectResultCode.NotAuthorized, result);
+        var ping = victim.PingAsync();
+        await ping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(victim.IsConnected, "the device whose client id was tried must stay connected");
+    }
+
     private static string Port(TestEnvironment environment) => environment.Application.MqttPort!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task<string?> StatusAsync(TestEnvironment environment, string deviceId)
