@@ -294,12 +294,16 @@ public sealed class MqttBroker : IAsyncDisposable
             else
             {
                 message ??= new MqttApplicationMessage(topic.ToArray(), payload.ToArray(), qos, retain, properties.ToArray());
-                if (!session.EnqueueQos1(message, deliveryRetain, Options.MaximumQueuedMessagesPerSession, Options.MaximumInflightPerClient, out var sentTo))
+                if (!session.EnqueueQos1(message, deliveryRetain, Options.MaximumQueuedMessagesPerSession, Options.MaximumInflightPerClient, Options.QueueHighWaterMark, out var sentTo, out var congested))
                 {
                     Metrics.Dropped("queue_full");
                 }
 
-                if (sentTo is { IsBackedUp: true })
+                if (congested is not null)
+                {
+                    backedUp = congested;
+                }
+                else if (sentTo is { IsBackedUp: true })
                 {
                     backedUp = sentTo;
                 }

@@ -19,6 +19,12 @@ public sealed class MqttBrokerOptions
     /// <summary>How many QoS 1 messages wait for an offline or busy persistent session; beyond it the oldest is dropped.</summary>
     public int MaximumQueuedMessagesPerSession { get; set; } = 10_000;
 
+    /// <summary>
+    /// When this many QoS 1 messages wait for a connected client's window, publishers to it are held back until
+    /// half of them are delivered: a slow QoS 1 subscriber slows its publishers instead of losing messages.
+    /// </summary>
+    public int QueueHighWaterMark { get; set; } = 1_000;
+
     /// <summary>How long a client may take to send CONNECT.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -74,8 +74,18 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         return true;
     }
 
-    /// <summary>Completes when the pending flush has finished (at once when none is pending).</summary>
+    /// <summary>
+    /// Completes when this client takes messages again: its pending flush has finished and its QoS 1 queue is
+    /// below the low-water mark (at once when neither is behind).
+    /// </summary>
     public Task WhenDrained()
+    {
+        var pipe = WhenFlushed();
+        var queue = Session?.WhenUncongested(Options.QueueHighWaterMark) ?? Task.CompletedTask;
+        return pipe.IsCompleted ? queue : queue.IsCompleted ? pipe : Task.WhenAll(pipe, queue);
+    }
+
+    private Task WhenFlushed()
     {
         lock (_writeLock)
         {

@@ -183,7 +183,7 @@ internal sealed partial class MqttConnection
                 }
                 else
                 {
-                    session.EnqueueQos1(message, retain: true, Options.MaximumQueuedMessagesPerSession, Options.MaximumInflightPerClient, out _);
+                    session.EnqueueQos1(message, retain: true, Options.MaximumQueuedMessagesPerSession, Options.MaximumInflightPerClient, int.MaxValue, out _, out _);
                 }
             }
         }

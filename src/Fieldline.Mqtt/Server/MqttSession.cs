@@ -13,6 +13,7 @@ internal sealed class MqttSession
     private readonly Queue<QueuedMessage> _queue = new();
     private readonly HashSet<ushort> _incomingQos2 = [];
     private readonly Dictionary<string, TopicSubscription<MqttSession>> _subscriptions = new(StringComparer.Ordinal);
+    private TaskCompletionSource? _uncongested;
     private ushort _nextPacketId;
     private long _sequence;
 
@@ -79,6 +80,7 @@ internal sealed class MqttSession
             }
 
             Connection = null;
+            ReleaseCongestionLocked();
             return true;
         }
     }
@@ -144,9 +146,14 @@ internal sealed class MqttSession
     /// Delivers a QoS 1 message: sent at once when the client is connected and its window has room, otherwise
     /// queued. Returns false when the queue was full and the oldest message was dropped.
     /// </summary>
-    public bool EnqueueQos1(MqttApplicationMessage message, bool retain, int maxQueued, int maxInflight, out MqttConnection? sentTo)
+    /// <remarks>
+    /// <paramref name="congested"/> is the client's connection when, connected, it has <paramref name="highWater"/>
+    /// or more messages queued: the publisher should then wait on <see cref="WhenUncongested"/>.
+    /// </remarks>
+    public bool EnqueueQos1(MqttApplicationMessage message, bool retain, int maxQueued, int maxInflight, int highWater, out MqttConnection? sentTo, out MqttConnection? congested)
     {
         sentTo = null;
+        congested = null;
         lock (_sync)
         {
             var connection = Connection;
@@ -165,7 +172,27 @@ internal sealed class MqttSession
             }
 
             _queue.Enqueue(new QueuedMessage(message, retain));
+            if (connection is not null && _queue.Count >= highWater)
+            {
+                congested = connection;
+            }
+
             return !dropped;
+        }
+    }
+
+    /// <summary>Completes when the queue of a connected client is below half the high-water mark (or it went offline).</summary>
+    public Task WhenUncongested(int highWater)
+    {
+        lock (_sync)
+        {
+            if (Connection is null || _queue.Count < highWater / 2)
+            {
+                return Task.CompletedTask;
+            }
+
+            _congestionLowWater = highWater / 2;
+            return (_uncongested ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
     }
 
@@ -193,6 +220,7 @@ internal sealed class MqttSession
             _queue.Clear();
             _incomingQos2.Clear();
             _subscriptions.Clear();
+            ReleaseCongestionLocked();
         }
     }
 
@@ -210,6 +238,20 @@ internal sealed class MqttSession
             var queued = _queue.Dequeue();
             SendLocked(connection, queued.Message, queued.Retain);
         }
+
+        if (_uncongested is not null && _queue.Count < _congestionLowWater)
+        {
+            ReleaseCongestionLocked();
+        }
+    }
+
+    private int _congestionLowWater = int.MaxValue;
+
+    private void ReleaseCongestionLocked()
+    {
+        var waiters = _uncongested;
+        _uncongested = null;
+        waiters?.TrySetResult();
     }
 
     private void SendLocked(MqttConnection connection, MqttApplicationMessage message, bool retain)
