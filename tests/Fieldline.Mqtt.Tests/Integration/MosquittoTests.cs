@@ -123,4 +123,37 @@ public class MosquittoTests
         await watcher.WaitForSuccessAsync();
         Assert.Equal(["wills/marker m"], watcher.Lines);
     }
+
+    [Fact]
+    public async Task QoS_0_fan_in_delivers_the_tail_a_publisher_sends_just_before_closing_while_the_subscriber_is_backed_up()
+    {
+        // Regression: the read loop returned on a completed input after waiting for a backed-up subscriber and
+        // dropped the complete frames still buffered, i.e. the last messages of `mosquitto_pub -l` before it closed.
+        const int Publishers = 4;
+        const int PerPublisher = 25_000;
+        await using var broker = await TestBroker.StartAsync();
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllLinesAsync(file, Enumerable.Range(0, PerPublisher).Select(i => $"{{\"seq\":{i:D8},\"values\":{{\"temperature\":21.5,\"humidity\":40}}}}"));
+            using var sub = Start("mosquitto_sub", [.. Common(broker, "mqttv311", "fan-sub"), "-t", "fan/#", "-C", (Publishers * PerPublisher).ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "14"]);
+            await WaitForSubscriptions(broker, 1);
+            var port = broker.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var pubs = Enumerable.Range(1, Publishers)
+                .Select(n => Start("sh", "-c", $"exec /usr/bin/mosquitto_pub -h 127.0.0.1 -p {port} -i fan-pub-{n} -t fan/{n} -l < '{file}'"))
+                .ToArray();
+            foreach (var pub in pubs)
+            {
+                await pub.WaitForSuccessAsync();
+                pub.Dispose();
+            }
+
+            await sub.WaitForSuccessAsync();
+            Assert.Equal(Publishers * PerPublisher, sub.Lines.Length);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }
