@@ -9,10 +9,9 @@
 # stops there at QoS 1), QOS_LEVELS ("0 1"), BROKERS ("fieldline mosquitto"), SUB_TIMEOUT seconds per run (180),
 # FIELDLINE_PUB (publish dir, reused if present; REPUBLISH=1 rebuilds), MOSQUITTO_EXTRA (extra mosquitto.conf lines,
 # default "max_queued_messages 0": with its default of 1000 mosquitto drops QoS 1 messages queued for a subscriber
-# that is slower than 4 publishers, so the subscriber never reaches its count; MOSQUITTO_EXTRA= shows that),
-# FL_MAX_QUEUED (Fieldline's Mqtt:MaximumQueuedMessagesPerSession for the same reason, default 10000000; its own
-# default of 10,000 drops the oldest QoS 1 messages queued for the subscriber, metric
-# fieldline_mqtt_messages_dropped_total{reason="queue_full"}; FL_MAX_QUEUED=10000 shows that).
+# that is slower than 4 publishers, so the subscriber never reaches its count; MOSQUITTO_EXTRA= shows that).
+# Fieldline runs on its defaults: a QoS 1 subscriber that falls behind holds its publishers back
+# (Mqtt:QueueHighWaterMark) instead of dropping from its queue.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -27,7 +26,6 @@ WORK=$(mktemp -d /tmp/fl-broker-bench.XXXXXX)
 FIELDLINE_PUB=${FIELDLINE_PUB:-/tmp/fieldline-bench-publish}
 CLK_TCK=$(getconf CLK_TCK)
 MOSQUITTO_EXTRA=${MOSQUITTO_EXTRA-max_queued_messages 0}
-export FIELDLINE__Mqtt__MaximumQueuedMessagesPerSession=${FL_MAX_QUEUED:-10000000}
 ((QOS1_PER_PUB <= 65535)) || die "QOS1_PER_PUB must be <= 65535 (mosquitto_pub -l limit at QoS 1)"
 
 FL_PID="" MQ_PID=""
