@@ -37,6 +37,7 @@ internal readonly record struct RawCursor(long TimestampMs, int SeenAtTimestamp)
         }
 
         var result = new RawCursor(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));
-        return result.SeenAtTimestamp < 0 ? throw new ArgumentException("The cursor is not valid.", nameof(cursor)) : result;
+        // The store never issues more than one page's worth of points at one timestamp; a larger count is forged.
+        return result.SeenAtTimestamp is < 0 or > 1_000_000 ? throw new ArgumentException("The cursor is not valid.", nameof(cursor)) : result;
     }
 }

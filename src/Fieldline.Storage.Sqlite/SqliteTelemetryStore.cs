@@ -38,6 +38,7 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
     private readonly Dictionary<long, TelemetrySeries> seriesById = [];
     private readonly Dictionary<string, List<TelemetrySeries>> seriesByDevice = new(StringComparer.Ordinal);
     private readonly List<TelemetrySeries> fullHeads = [];
+    private readonly HashSet<TelemetrySeries> fullHeadSet = [];
 
     private SqliteConnection? writer;
     private SqliteCommand? insertLog;
@@ -121,13 +122,16 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
                     Seal(connection, fullHeads, fullRunsOnly: true);
                     TruncateLog(connection);
                 }
-                catch (SqliteException ex)
+                catch (Exception ex)
                 {
+                    // Whatever failed, the append itself succeeded: failing it now would make the device send
+                    // points again that are already stored.
                     logger.CompactionFailed(ex);
                 }
                 finally
                 {
                     fullHeads.Clear();
+                    fullHeadSet.Clear();
                 }
             }
         }
@@ -380,7 +384,8 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
                 {
                     var series = seriesOfPoint[i];
                     series.AddToHead(new HeadPoint(firstSeq + i, points[i].TimestampMs, points[i].Value), now);
-                    if (series.Head.Count == options.MaxHeadPoints)
+                    // At or above: a head that missed a seal (a failed compaction) is retried with the next append.
+                    if (series.Head.Count >= options.MaxHeadPoints && fullHeadSet.Add(series))
                     {
                         fullHeads.Add(series);
                     }

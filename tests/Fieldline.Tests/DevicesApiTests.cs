@@ -57,6 +57,9 @@ public sealed class DevicesApiTests
     [Theory]
     [InlineData("""{"device_id":"ok-1","name":"n","type":"toaster"}""", "type")]
     [InlineData("""{"device_id":"bad id!","name":"n","type":"sensor"}""", "device_id")]
+    [InlineData("""{"device_id":"abc\n","name":"n","type":"sensor"}""", "device_id")]
+    [InlineData("""{"device_id":"..","name":"n","type":"sensor"}""", "device_id")]
+    [InlineData("""{"device_id":"a/b","name":"n","type":"sensor"}""", "device_id")]
     [InlineData("""{"name":"n","type":"sensor"}""", "device_id")]
     [InlineData("""{"device_id":"ok-2","type":"sensor"}""", "name")]
     public async Task An_invalid_field_is_a_validation_problem_naming_the_field(string json, string field)

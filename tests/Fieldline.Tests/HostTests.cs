@@ -146,7 +146,7 @@ public sealed class HostTests
     [InlineData("--http-port=-5", "Http:Port must be between 0 and 65535 (was -5).")]
     [InlineData("--mqtt-port=70000", "Mqtt:Port must be between 0 and 65535 (was 70000).")]
     [InlineData("--bind=localhost-ish", "Bind must be an IP address")]
-    [InlineData("--admin-key=short", "Security:AdminKey must be at least 16 characters.")]
+    [InlineData("--admin-key=short", "Security:AdminKey must be 16 to 256 characters without surrounding white space.")]
     public async Task Serve_rejects_a_bad_value_with_one_clear_line_and_exit_code_2(string flag, string message)
     {
         var dataDir = TestEnvironment.NewTempDirectory();

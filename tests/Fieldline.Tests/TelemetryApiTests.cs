@@ -77,6 +77,7 @@ public sealed class TelemetryApiTests
 
     [Theory]
     [InlineData("interval=1s&from=0&to=86400000000", "interval")]
+    [InlineData("interval=1ms&from=-9223372036854775808&to=9223372036854775807", "interval")]
     [InlineData("interval=fortnight", "interval")]
     [InlineData("interval=0m", "interval")]
     [InlineData("from=yesterday", "from")]

@@ -138,7 +138,7 @@ public sealed class TelemetryPayloadParser
                 return "unexpected content after the JSON value";
             }
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return $"malformed JSON: {ex.Message}";
         }

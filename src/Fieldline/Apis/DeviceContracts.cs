@@ -57,7 +57,9 @@ internal static partial class DeviceRules
     public const int MaximumMetadataEntries = 64;
     public const int MaximumMetadataValueLength = 1024;
 
-    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    // \z, not $: $ also matches before a final newline. No leading dot: "." and ".." are path segments that
+    // routing removes, so such a device could never be addressed again.
+    [GeneratedRegex(@"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}\z")]
     public static partial Regex DeviceIdPattern { get; }
 
     public static bool IsDeviceId(string? value) => value is not null && DeviceIdPattern.IsMatch(value);

@@ -9,6 +9,7 @@ internal sealed record DeviceServices(
     IDeviceRegistry Registry,
     ITelemetryStore Telemetry,
     IDeviceConnections Connections,
+    TelemetryPipeline Pipeline,
     TimeProvider TimeProvider,
     ILogger<DeviceServices> Logger);
 
@@ -188,8 +189,11 @@ internal static partial class DevicesApi
 
         // The registry goes first: once the device is unknown it cannot connect again; then its live
         // connections are closed, so that no new points arrive for it, and its data is removed.
+        // Points of the device still in the pipeline are written first, or they would bring its series back. The
+        // deletion then runs to the end even if the client goes away: the registry row is already gone.
         services.Connections.Disconnect(deviceId);
-        await services.Telemetry.DeleteDeviceAsync(deviceId, cancellationToken);
+        await services.Pipeline.FlushAsync(CancellationToken.None);
+        await services.Telemetry.DeleteDeviceAsync(deviceId, CancellationToken.None);
         LogDeviceDeleted(services.Logger, deviceId);
         return TypedResults.NoContent();
     }

@@ -97,7 +97,7 @@ internal static class TelemetryApi
         {
             errors["interval"] = ["must be a positive number followed by s, m, h or d, e.g. 10s, 1m, 1h, 1d"];
         }
-        else if (toMs > fromMs && (toMs - fromMs + intervalMs - 1) / intervalMs > MaximumBuckets)
+        else if (toMs > fromMs && (((ulong)(toMs - fromMs) - 1) / (ulong)intervalMs) + 1 > MaximumBuckets)
         {
             errors["interval"] = [$"is too small for the time range: at most {MaximumBuckets} buckets"];
         }

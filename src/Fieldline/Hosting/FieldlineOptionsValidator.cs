@@ -28,9 +28,11 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
             failures.Add($"Bind must be an IP address such as 0.0.0.0 or 127.0.0.1 (was '{options.Bind}').");
         }
 
-        if (options.Security.AdminKey is { Length: > 0 and < MinimumAdminKeyLength })
+        if (options.Security.AdminKey is { Length: > 0 } adminKey
+            && (adminKey.Length is < MinimumAdminKeyLength or > 256 || adminKey.Trim().Length != adminKey.Length))
         {
-            failures.Add($"Security:AdminKey must be at least {MinimumAdminKeyLength} characters.");
+            // Presented keys are trimmed and limited to 256 characters, so a configured key outside that could never match.
+            failures.Add($"Security:AdminKey must be {MinimumAdminKeyLength} to 256 characters without surrounding white space.");
         }
 
         if (options.Telemetry.RetentionDays is < 1 or > 36_500)

@@ -109,6 +109,8 @@ public sealed class TelemetryPayloadParserTests
     [InlineData("42", "must be a JSON object or an array")]
     [InlineData("[]", "no points")]
     [InlineData("[1]", "element 0: must be an object")]
+    [InlineData("{\"type\":\"\\uD800\",\"value\":1}", "malformed JSON")]
+    [InlineData("{\"\\uDC00\":1}", "malformed JSON")]
     public void Malformed_payloads_are_rejected(string json, string expectedFragment)
     {
         var error = ParseInvalid(json);
