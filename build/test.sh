@@ -24,10 +24,8 @@ rm -rf "$results"; mkdir -p "$results"
 passed=0; failed=0; skipped=0
 
 # --- style: dotnet format is a test like any other -------------------------------------------
-if dotnet build Fieldline.sln -c Release -nologo -v q 2>&1 | tail -n 3 | grep -q " 0 Error"; then
-  :
-else
-  echo "build failed:"; dotnet build Fieldline.sln -c Release -nologo -v q 2>&1 | grep -E "error" | head -50
+if ! dotnet build Fieldline.sln -c Release -nologo -v q >"$results/build.log" 2>&1; then
+  echo "build failed:"; grep -E "error" "$results/build.log" | head -50
   echo "tests: 0 passed, 1 failed, 0 skipped"; exit 1
 fi
 if dotnet format Fieldline.sln --verify-no-changes --no-restore >"$results/format.log" 2>&1; then

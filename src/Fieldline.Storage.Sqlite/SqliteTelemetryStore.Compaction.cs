@@ -68,7 +68,7 @@ public sealed partial class SqliteTelemetryStore
     // A head is cut in arrival (seq) order into runs of MaxHeadPoints, and each run becomes one chunk sorted by
     // (ts, seq): every chunk then holds a contiguous seq range, which the raw query's ordering relies on.
     // With fullRunsOnly a trailing partial run stays in the head.
-    private void Seal(SqliteConnection connection, List<TelemetrySeries> due, bool fullRunsOnly)
+    private void Seal(SqliteConnection connection, IReadOnlyCollection<TelemetrySeries> due, bool fullRunsOnly)
     {
         if (due.Count == 0)
         {

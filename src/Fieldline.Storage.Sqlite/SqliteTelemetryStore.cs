@@ -37,8 +37,7 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
     private readonly Dictionary<SeriesKey, TelemetrySeries> seriesByKey = [];
     private readonly Dictionary<long, TelemetrySeries> seriesById = [];
     private readonly Dictionary<string, List<TelemetrySeries>> seriesByDevice = new(StringComparer.Ordinal);
-    private readonly List<TelemetrySeries> fullHeads = [];
-    private readonly HashSet<TelemetrySeries> fullHeadSet = [];
+    private readonly HashSet<TelemetrySeries> fullHeads = [];
 
     private SqliteConnection? writer;
     private SqliteCommand? insertLog;
@@ -131,7 +130,6 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
                 finally
                 {
                     fullHeads.Clear();
-                    fullHeadSet.Clear();
                 }
             }
         }
@@ -385,7 +383,7 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
                     var series = seriesOfPoint[i];
                     series.AddToHead(new HeadPoint(firstSeq + i, points[i].TimestampMs, points[i].Value), now);
                     // At or above: a head that missed a seal (a failed compaction) is retried with the next append.
-                    if (series.Head.Count >= options.MaxHeadPoints && fullHeadSet.Add(series))
+                    if (series.Head.Count >= options.MaxHeadPoints)
                     {
                         fullHeads.Add(series);
                     }

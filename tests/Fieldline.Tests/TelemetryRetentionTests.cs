@@ -22,33 +22,19 @@ public sealed class TelemetryRetentionTests
         }, default);
 
         // The service may arm its timer after the first advance, so keep moving time on while polling.
-        var remaining = await WaitForAsync(async () =>
-        {
-            var page = await env.Telemetry.QueryRawAsync("r-1", "temperature", 0, long.MaxValue, 10, null, default);
-            if (page.Points.Count == 1)
+        var remaining = await Poll.UntilAsync(
+            async () =>
             {
-                return page.Points;
-            }
+                var points = (await env.Telemetry.QueryRawAsync("r-1", "temperature", 0, long.MaxValue, 10, null, default)).Points;
+                if (points.Count != 1)
+                {
+                    time.Advance(TimeSpan.FromHours(1));
+                }
 
-            time.Advance(TimeSpan.FromHours(1));
-            return null;
-        });
+                return points;
+            },
+            points => points.Count == 1,
+            "one point left after retention");
         Assert.Equal(2, Assert.Single(remaining).Value);
-    }
-
-    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe)
-        where T : class
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
-        {
-            if (await probe() is { } result)
-            {
-                return result;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "The condition was not met within 10 seconds.");
-            await Task.Delay(20);
-        }
     }
 }

@@ -153,17 +153,21 @@ internal sealed class MqttConnectPacket
         uint willDelay = 0;
         if (willFlag)
         {
-            ReadOnlySpan<byte> willProperties = default;
+            byte[] willPublishProperties = [];
             if (version == MqttProtocolVersion.V500)
             {
-                willProperties = reader.Take(reader.ReadVariableByteInteger());
+                var willProperties = reader.Take(reader.ReadVariableByteInteger());
                 var properties = new MqttPropertyReader(willProperties);
-                while (properties.TryRead(out var property))
+
+                // Will Delay Interval belongs to the CONNECT, not to the PUBLISH the will becomes: its bytes are cut out.
+                Range willDelayBytes = default;
+                for (var start = 0; properties.TryRead(out var property); start = properties.Position)
                 {
                     switch (property.Id)
                     {
                         case MqttPropertyId.WillDelayInterval:
                             willDelay = property.Number;
+                            willDelayBytes = start..properties.Position;
                             break;
                         case MqttPropertyId.PayloadFormatIndicator:
                         case MqttPropertyId.MessageExpiryInterval:
@@ -176,6 +180,9 @@ internal sealed class MqttConnectPacket
                             throw MqttProtocolException.Protocol($"Property 0x{property.Id:X2} is not allowed in will properties.");
                     }
                 }
+
+                var (cutStart, cutLength) = willDelayBytes.GetOffsetAndLength(willProperties.Length);
+                willPublishProperties = [.. willProperties[..cutStart], .. willProperties[(cutStart + cutLength)..]];
             }
 
             var willTopic = reader.ReadUtf8String();
@@ -185,7 +192,7 @@ internal sealed class MqttConnectPacket
             }
 
             var willPayload = reader.ReadBinary();
-            will = new MqttApplicationMessage(willTopic.ToArray(), willPayload.ToArray(), willQos, willRetain, StripWillDelay(willProperties));
+            will = new MqttApplicationMessage(willTopic.ToArray(), willPayload.ToArray(), willQos, willRetain, willPublishProperties);
         }
 
         string? username = null;
@@ -221,60 +228,5 @@ internal sealed class MqttConnectPacket
             RequestProblemInformation = requestProblemInformation,
             AuthenticationMethod = authenticationMethod,
         };
-    }
-
-    /// <summary>The will properties minus Will Delay Interval, which belongs to the CONNECT, not to the PUBLISH.</summary>
-    private static byte[] StripWillDelay(ReadOnlySpan<byte> properties)
-    {
-        if (properties.IsEmpty)
-        {
-            return [];
-        }
-
-        var output = new List<byte>(properties.Length);
-        var reader = new MqttSpanReader(properties);
-        while (!reader.End)
-        {
-            var start = reader.Position;
-            var id = properties[start];
-            var length = PropertyLength(reader.RemainingSpan);
-            reader.Take(length);
-            if (id != MqttPropertyId.WillDelayInterval)
-            {
-                output.AddRange(properties.Slice(start, length));
-            }
-        }
-
-        return [.. output];
-    }
-
-    private static int PropertyLength(ReadOnlySpan<byte> remaining)
-    {
-        // Measure one property by reading it alone from the front of the span.
-        var reader = new MqttSpanReader(remaining);
-        var id = reader.ReadVariableByteInteger();
-        switch (id)
-        {
-            case MqttPropertyId.PayloadFormatIndicator:
-                reader.ReadByte();
-                break;
-            case MqttPropertyId.MessageExpiryInterval:
-            case MqttPropertyId.WillDelayInterval:
-                reader.ReadUInt32();
-                break;
-            case MqttPropertyId.ContentType:
-            case MqttPropertyId.ResponseTopic:
-            case MqttPropertyId.CorrelationData:
-                reader.ReadBinary();
-                break;
-            case MqttPropertyId.UserProperty:
-                reader.ReadBinary();
-                reader.ReadBinary();
-                break;
-            default:
-                throw MqttProtocolException.Protocol("Unexpected will property.");
-        }
-
-        return reader.Position;
     }
 }

@@ -38,6 +38,9 @@ internal ref struct MqttPropertyReader
         _seen = 0;
     }
 
+    /// <summary>How many bytes of the block have been read: the end of the last property read.</summary>
+    public readonly int Position => _reader.Position;
+
     public bool TryRead(out MqttProperty property)
     {
         if (_reader.End)

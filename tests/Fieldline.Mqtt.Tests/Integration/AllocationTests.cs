@@ -29,14 +29,20 @@ public sealed class AllocationTests(ITestOutputHelper output)
         await RouteAsync(publisher, subscriber, burst);
         await RouteAsync(publisher, subscriber, burst);
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        await RouteAsync(publisher, subscriber, burst);
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // The count is process-wide, so work left over from other tests (hosts still shutting down) can add to one
+        // burst; it never subtracts. The least of three bursts is the routing's own cost.
+        var allocated = long.MaxValue;
+        for (var round = 0; round < 3; round++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            await RouteAsync(publisher, subscriber, burst);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
 
-        // Whatever the process allocates in the meantime (timers, the thread pool, the test's own awaits) is
-        // per read or flush, not per message; the smallest object is 24 bytes, so one per message would show above 20.
+        // What remains (timers, the thread pool, the test's own awaits) is per read or flush, not per message; the
+        // smallest object is 24 bytes, so one per message would show above 20.
         var perMessage = (double)allocated / messages;
         output.WriteLine($"{allocated} bytes allocated in the process while routing {messages} QoS 0 messages ({perMessage:F2} B/message)");
         Assert.True(perMessage < 20, $"Expected no allocation per routed QoS 0 message, saw {allocated} bytes for {messages} messages ({perMessage:F1} B/message).");

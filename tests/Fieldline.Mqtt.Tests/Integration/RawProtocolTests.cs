@@ -141,6 +141,33 @@ public class RawProtocolTests
     }
 
     [Fact]
+    public async Task A_QoS_2_packet_id_whose_message_was_not_accepted_is_free_for_a_new_message()
+    {
+        var attempts = 0;
+        var policy = new TestPolicy
+        {
+            Publish = (_, in _) => Interlocked.Increment(ref attempts) == 1
+                ? MqttPublishDecision.AcceptWhen(Task.FromException(new InvalidOperationException("disk full")))
+                : MqttPublishDecision.Accept,
+        };
+        await using var broker = await TestBroker.StartAsync(policy: policy);
+        await using var subscriber = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "sub");
+        await subscriber.SendAsync(Subscribe(5, 1, "t", 0));
+        Assert.Equal(9, (await subscriber.ReadPacketAsync())!.Type);
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "device");
+
+        await client.SendAsync(Publish(5, "t", [1], qos: 2, packetId: 7));
+        Assert.Equal("50 000783", (await client.ReadPacketAsync())!.ToString());
+        Assert.Equal(3, (await subscriber.ReadPacketAsync())!.Type);
+
+        // The first message was refused, so packet id 7 carries a new message, not a retransmission.
+        await client.SendAsync(Publish(5, "t", [2], qos: 2, packetId: 7));
+        Assert.Equal("50 0007", (await client.ReadPacketAsync())!.ToString());
+        var second = await subscriber.ReadPacketAsync();
+        Assert.True(second is { Type: 3 } && second.Body[^1] == 2, $"expected the second message routed, got {second?.ToString() ?? "end of stream"}");
+    }
+
+    [Fact]
     public async Task The_broker_stops_reading_when_the_receive_window_of_pending_acknowledgements_is_full()
     {
         var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

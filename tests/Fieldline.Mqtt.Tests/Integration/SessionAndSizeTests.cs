@@ -64,6 +64,25 @@ public class SessionAndSizeTests
     }
 
     [Fact]
+    public async Task A_QoS_1_message_too_large_for_the_client_does_not_hold_a_slot_of_its_window()
+    {
+        // One message in flight at a time: an oversized message left in flight would stall everything behind it.
+        await using var broker = await TestBroker.StartAsync(o => o.MaximumInflightPerClient = 1);
+        await using var subscriber = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "small", properties: Props([0x27, .. U32(100)]));
+        await subscriber.SendAsync(Subscribe(5, 1, "t", 1));
+        Assert.Equal(9, (await subscriber.ReadPacketAsync())!.Type);
+
+        await using var publisher = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "pub");
+        await publisher.SendAsync(Publish(5, "t", new byte[200], qos: 1, packetId: 1));
+        Assert.Equal("40 0001", (await publisher.ReadPacketAsync())!.ToString());
+        await publisher.SendAsync(Publish(5, "t", [7], qos: 1, packetId: 2));
+        Assert.Equal("40 0002", (await publisher.ReadPacketAsync())!.ToString());
+
+        var delivered = await subscriber.ReadPacketAsync();
+        Assert.True(delivered is { Type: 3 } && delivered.Body[^1] == 7, $"expected the small QoS 1 message, got {delivered?.ToString() ?? "end of stream"}");
+    }
+
+    [Fact]
     public async Task The_broker_shuts_down_cleanly_with_clients_connected_and_tells_5_0_clients_why()
     {
         var broker = await TestBroker.StartAsync();
