@@ -17,7 +17,6 @@ public sealed partial class SqliteTelemetryStore
         try
         {
             var removed = DeleteOlderThan(OpenWriter(), cutoffMs);
-            logger.RetentionApplied(removed, cutoffMs);
             return removed;
         }
         finally

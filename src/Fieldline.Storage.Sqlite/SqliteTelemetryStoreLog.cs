@@ -17,8 +17,6 @@ internal static partial class SqliteTelemetryStoreLog
     [LoggerMessage(Level = LogLevel.Error, Message = "Background compaction failed; it is retried at the next interval")]
     public static partial void CompactionFailed(this ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Retention removed about {Removed} points older than {CutoffMs}")]
-    public static partial void RetentionApplied(this ILogger logger, long removed, long cutoffMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted the telemetry of device {DeviceId} ({Series} series)")]
     public static partial void DeviceDeleted(this ILogger logger, string deviceId, int series);

@@ -15,7 +15,6 @@ public sealed class DeviceIdentity
         SensorPrefix = Encoding.UTF8.GetBytes($"sensor/{deviceId}/");
         DevicePrefix = Encoding.UTF8.GetBytes($"device/{deviceId}/");
         TelemetryTopic = Encoding.UTF8.GetBytes($"sensor/{deviceId}/telemetry");
-        StatusTopic = Encoding.UTF8.GetBytes($"device/{deviceId}/status");
     }
 
     /// <summary>The device id.</summary>
@@ -30,6 +29,4 @@ public sealed class DeviceIdentity
     /// <summary><c>sensor/{id}/telemetry</c> in UTF-8: the seed's telemetry topic.</summary>
     public byte[] TelemetryTopic { get; }
 
-    /// <summary><c>device/{id}/status</c> in UTF-8: where a device's last will goes.</summary>
-    public byte[] StatusTopic { get; }
 }

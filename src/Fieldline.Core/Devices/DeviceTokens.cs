@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -11,13 +12,10 @@ namespace Fieldline.Core.Devices;
 public static class DeviceTokens
 {
     /// <summary>A new random token, URL-safe base64 without padding (43 characters).</summary>
-    public static string Generate() => Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
+    public static string Generate() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 
     /// <summary>SHA-256 of the token's UTF-8 bytes.</summary>
     public static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
-
-    /// <summary>SHA-256 of a token given as UTF-8 bytes (for example an MQTT password) without allocating.</summary>
-    public static void Hash(ReadOnlySpan<byte> tokenUtf8, Span<byte> destination) => SHA256.HashData(tokenUtf8, destination);
 
     /// <summary>Constant-time comparison of a presented token against a stored hash.</summary>
     public static bool Verify(ReadOnlySpan<byte> tokenUtf8, ReadOnlySpan<byte> storedHash)
@@ -26,7 +24,4 @@ public static class DeviceTokens
         SHA256.HashData(tokenUtf8, hash);
         return CryptographicOperations.FixedTimeEquals(hash, storedHash);
     }
-
-    private static string Base64UrlEncode(byte[] bytes) =>
-        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

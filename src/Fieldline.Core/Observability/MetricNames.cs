@@ -12,6 +12,7 @@ public static class MetricNames
     public const string DevicesMeter = "Fieldline.Devices";
     public const string MqttMeter = "Fieldline.Mqtt";
     public const string TelemetryMeter = "Fieldline.Telemetry";
+    public const string TelemetryIngestMeter = "Fieldline.Telemetry.Ingest";
 
     /// <summary>Gauge of registered devices by status and type.</summary>
     public const string DeviceTotal = "iot_device_total";

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
+using Fieldline.Core.Observability;
 using Microsoft.Extensions.Logging;
 
 namespace Fieldline.Core.Telemetry;
@@ -31,8 +32,8 @@ public sealed partial class TelemetryIngest : IDisposable
         _pipeline = pipeline;
         _timeProvider = timeProvider;
         _logger = logger;
-        _meter = meterFactory?.Create("Fieldline.Telemetry.Ingest") ?? new Meter("Fieldline.Telemetry.Ingest");
-        _pointsReceived = _meter.CreateCounter<long>("iot_device_data_received", description: "Telemetry points received from devices");
+        _meter = meterFactory?.Create(MetricNames.TelemetryIngestMeter) ?? new Meter(MetricNames.TelemetryIngestMeter);
+        _pointsReceived = _meter.CreateCounter<long>(MetricNames.DeviceDataReceived, description: "Telemetry points received from devices");
         _payloadsRejected = _meter.CreateCounter<long>("fieldline.telemetry.payloads_rejected", description: "Telemetry payloads refused as invalid");
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.Metrics;
+using Fieldline.Core.Observability;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -58,7 +59,7 @@ public sealed partial class TelemetryPipeline : IAsyncDisposable
         this.timeProvider = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
         ArgumentOutOfRangeException.ThrowIfLessThan(this.options.MaxBatchPoints, 1, nameof(options));
 
-        meter = meterFactory?.Create(TelemetryMetrics.MeterName) ?? new Meter(TelemetryMetrics.MeterName);
+        meter = meterFactory?.Create(MetricNames.TelemetryMeter) ?? new Meter(MetricNames.TelemetryMeter);
         pointsWritten = meter.CreateCounter<long>("fieldline.telemetry.points_written", "{point}", "Points durably written to the store.");
         batchSize = meter.CreateHistogram<int>("fieldline.telemetry.batch_size", "{point}", "Points per store append (group commit).");
         writeDuration = meter.CreateHistogram<double>("fieldline.telemetry.write_duration", "s", "Duration of one store append.");

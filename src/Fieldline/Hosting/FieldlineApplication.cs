@@ -139,7 +139,6 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             sp.GetRequiredService<ILogger<SqliteTelemetryStore>>()));
         services.Configure<TelemetryPipelineOptions>(configuration.GetSection("Telemetry:Pipeline"));
         services.AddSingleton<TelemetryPipeline>();
-        services.AddSingleton<IShutdownFlush, TelemetryPipelineFlush>();
         services.AddSingleton<StorageLifetime>();
         services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<StorageLifetime>());

@@ -11,7 +11,7 @@ namespace Fieldline.Hosting;
 internal sealed partial class StorageLifetime(
     SqliteRegistryDatabase registry,
     ITelemetryStore telemetry,
-    IEnumerable<IShutdownFlush> flushes,
+    TelemetryPipeline pipeline,
     ILogger<StorageLifetime> logger) : IHostedService, IReadinessCheck
 {
     private volatile bool _ready;
@@ -31,10 +31,7 @@ internal sealed partial class StorageLifetime(
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _ready = false;
-        foreach (var flush in flushes)
-        {
-            await flush.FlushAsync(cancellationToken);
-        }
+        await pipeline.FlushAsync(cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Storage opened ({RegistryPath})")]

@@ -15,13 +15,9 @@ internal sealed class BitWriter : IDisposable
 
     public BitWriter(int initialCapacity = 256) => buffer = ArrayPool<byte>.Shared.Rent(Math.Max(16, initialCapacity));
 
-    /// <summary>Bits written so far.</summary>
-    public long BitLength => (byteLength * 8L) + pendingBits;
 
     /// <summary>Bytes the finished output takes (the last byte padded with zero bits).</summary>
     public int ByteLength => byteLength + ((pendingBits + 7) >> 3);
-
-    public void WriteBit(bool bit) => WriteBits(bit ? 1UL : 0UL, 1);
 
     /// <summary>Writes the low <paramref name="count"/> bits (0..64) of <paramref name="value"/>.</summary>
     public void WriteBits(ulong value, int count)
