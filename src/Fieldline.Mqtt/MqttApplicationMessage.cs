@@ -49,8 +49,14 @@ public sealed class MqttApplicationMessage
     /// <summary>The RETAIN flag it was published with.</summary>
     public bool Retain { get; }
 
-    /// <summary>The MQTT 5.0 properties block forwarded to 5.0 subscribers.</summary>
+    /// <summary>
+    /// The MQTT 5.0 properties block forwarded to 5.0 subscribers, without Topic Alias, Subscription Identifier
+    /// and Message Expiry Interval, which the broker writes per delivery.
+    /// </summary>
     public ReadOnlyMemory<byte> Properties { get; }
+
+    /// <summary>When the message expires (5.0 Message Expiry Interval counted from its arrival); null for never.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
 
     /// <summary>A copy of an inbound publish that outlives the packet's buffer.</summary>
     public static MqttApplicationMessage CopyOf(in MqttInboundPublish publish) =>
