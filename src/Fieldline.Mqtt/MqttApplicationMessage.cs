@@ -58,9 +58,15 @@ public sealed class MqttApplicationMessage
     /// <summary>When the message expires (5.0 Message Expiry Interval counted from its arrival); null for never.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
-    /// <summary>A copy of an inbound publish that outlives the packet's buffer.</summary>
-    public static MqttApplicationMessage CopyOf(in MqttInboundPublish publish) =>
-        new(publish.TopicUtf8.ToArray(), publish.Payload.ToArray(), publish.QualityOfService, publish.Retain, publish.Properties.ToArray());
+    /// <summary>Identity of the message in the broker's state store, assigned when it is first stored; 0 before.</summary>
+    internal long StoreId;
+
+    /// <summary>
+    /// A copy of an inbound publish that outlives the packet's buffer. Its properties must already be stripped of
+    /// Topic Alias and Message Expiry Interval (the broker does so); <paramref name="expiresAt"/> carries the expiry.
+    /// </summary>
+    internal static MqttApplicationMessage CopyOf(in MqttInboundPublish publish, DateTimeOffset? expiresAt) =>
+        new(publish.TopicUtf8.ToArray(), publish.Payload.ToArray(), publish.QualityOfService, publish.Retain, publish.Properties.ToArray()) { ExpiresAt = expiresAt };
 }
 
 /// <summary>
@@ -103,4 +109,17 @@ public readonly struct MqttInboundPublish
 
     /// <summary>The topic as a string (allocates).</summary>
     public string GetTopic() => Encoding.UTF8.GetString(TopicUtf8.Span);
+
+    /// <summary>The 5.0 Topic Alias the packet carried (0 for none); the broker resolves it before the policy sees the message.</summary>
+    public ushort TopicAlias { get; internal init; }
+
+    /// <summary>The 5.0 Message Expiry Interval in seconds, if the publisher set one.</summary>
+    public uint? MessageExpirySeconds { get; internal init; }
+
+    /// <summary>Whether the publisher declared the payload UTF-8 text (5.0 Payload Format Indicator 1).</summary>
+    public bool IsUtf8Payload { get; internal init; }
+
+    internal Range AliasPropertyRange { get; init; }
+
+    internal Range ExpiryPropertyRange { get; init; }
 }

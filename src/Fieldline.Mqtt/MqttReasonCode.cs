@@ -10,6 +10,8 @@ public enum MqttReasonCode : byte
     GrantedQoS1 = 0x01,
     GrantedQoS2 = 0x02,
     DisconnectWithWillMessage = 0x04,
+    ContinueAuthentication = 0x18,
+    ReAuthenticate = 0x19,
     NoMatchingSubscribers = 0x10,
     NoSubscriptionExisted = 0x11,
     UnspecifiedError = 0x80,

@@ -21,6 +21,14 @@ internal sealed class MqttConnectPacket
 
     public uint WillDelaySeconds { get; init; }
 
+    /// <summary>The will's Message Expiry Interval, counted from when the will is published.</summary>
+    public uint? WillMessageExpirySeconds { get; init; }
+
+    /// <summary>How many topic aliases the client accepts from the server (0: none).</summary>
+    public ushort TopicAliasMaximum { get; init; }
+
+    public ReadOnlyMemory<byte> AuthenticationData { get; init; }
+
     public uint SessionExpirySeconds { get; init; }
 
     public ushort ReceiveMaximum { get; init; } = ushort.MaxValue;
@@ -95,6 +103,8 @@ internal sealed class MqttConnectPacket
         uint maxPacketSize = 0;
         var requestProblemInformation = true;
         string? authenticationMethod = null;
+        byte[]? authenticationData = null;
+        ushort topicAliasMaximum = 0;
         if (version == MqttProtocolVersion.V500)
         {
             var properties = new MqttPropertyReader(reader.Take(reader.ReadVariableByteInteger()));
@@ -138,8 +148,12 @@ internal sealed class MqttConnectPacket
                         authenticationMethod = Encoding.UTF8.GetString(property.Bytes);
                         break;
                     case MqttPropertyId.TopicAliasMaximum:
-                    case MqttPropertyId.UserProperty:
+                        topicAliasMaximum = (ushort)property.Number;
+                        break;
                     case MqttPropertyId.AuthenticationData:
+                        authenticationData = property.Bytes.ToArray();
+                        break;
+                    case MqttPropertyId.UserProperty:
                         break;
                     default:
                         throw MqttProtocolException.Protocol($"Property 0x{property.Id:X2} is not allowed in CONNECT.");
@@ -151,6 +165,7 @@ internal sealed class MqttConnectPacket
 
         MqttApplicationMessage? will = null;
         uint willDelay = 0;
+        uint? willExpiry = null;
         if (willFlag)
         {
             byte[] willPublishProperties = [];
@@ -159,8 +174,10 @@ internal sealed class MqttConnectPacket
                 var willProperties = reader.Take(reader.ReadVariableByteInteger());
                 var properties = new MqttPropertyReader(willProperties);
 
-                // Will Delay Interval belongs to the CONNECT, not to the PUBLISH the will becomes: its bytes are cut out.
+                // Will Delay Interval belongs to the CONNECT, not to the PUBLISH the will becomes, and the broker
+                // writes the Message Expiry Interval per delivery: both are cut out of the forwarded properties.
                 Range willDelayBytes = default;
+                Range willExpiryBytes = default;
                 for (var start = 0; properties.TryRead(out var property); start = properties.Position)
                 {
                     switch (property.Id)
@@ -169,8 +186,17 @@ internal sealed class MqttConnectPacket
                             willDelay = property.Number;
                             willDelayBytes = start..properties.Position;
                             break;
-                        case MqttPropertyId.PayloadFormatIndicator:
                         case MqttPropertyId.MessageExpiryInterval:
+                            willExpiry = property.Number;
+                            willExpiryBytes = start..properties.Position;
+                            break;
+                        case MqttPropertyId.PayloadFormatIndicator:
+                            if (property.Number > 1)
+                            {
+                                throw MqttProtocolException.Protocol("Payload Format Indicator not 0 or 1.");
+                            }
+
+                            break;
                         case MqttPropertyId.ContentType:
                         case MqttPropertyId.ResponseTopic:
                         case MqttPropertyId.CorrelationData:
@@ -181,8 +207,9 @@ internal sealed class MqttConnectPacket
                     }
                 }
 
-                var (cutStart, cutLength) = willDelayBytes.GetOffsetAndLength(willProperties.Length);
-                willPublishProperties = [.. willProperties[..cutStart], .. willProperties[(cutStart + cutLength)..]];
+                willPublishProperties = new byte[willProperties.Length];
+                var length = MqttPacketDecoder.StripDeliveryProperties(willProperties, willDelayBytes, willExpiryBytes, willPublishProperties);
+                willPublishProperties = willPublishProperties[..length];
             }
 
             var willTopic = reader.ReadUtf8String();
@@ -222,6 +249,9 @@ internal sealed class MqttConnectPacket
             Password = password,
             Will = will,
             WillDelaySeconds = willDelay,
+            WillMessageExpirySeconds = willExpiry,
+            TopicAliasMaximum = topicAliasMaximum,
+            AuthenticationData = authenticationData,
             SessionExpirySeconds = sessionExpiry,
             ReceiveMaximum = receiveMaximum,
             MaximumPacketSize = maxPacketSize,

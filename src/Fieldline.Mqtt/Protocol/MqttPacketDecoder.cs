@@ -8,6 +8,9 @@ internal sealed record MqttSubscribePacket(ushort PacketId, IReadOnlyList<MqttTo
 /// <summary>One topic filter of a SUBSCRIBE with its options byte decoded.</summary>
 internal readonly record struct MqttTopicSubscription(string Filter, byte MaximumQoS, bool NoLocal, bool RetainAsPublished, byte RetainHandling);
 
+/// <summary>A decoded AUTH packet.</summary>
+internal readonly record struct MqttAuthPacket(MqttReasonCode Reason, string? Method, ReadOnlyMemory<byte> Data);
+
 /// <summary>A decoded UNSUBSCRIBE packet.</summary>
 internal sealed record MqttUnsubscribePacket(ushort PacketId, IReadOnlyList<string> Filters);
 
@@ -49,12 +52,17 @@ internal static class MqttPacketDecoder
 
         var propertiesStart = reader.Position;
         var propertiesLength = 0;
+        ushort topicAlias = 0;
+        uint? messageExpiry = null;
+        var utf8Payload = false;
+        Range aliasBytes = default;
+        Range expiryBytes = default;
         if (version == MqttProtocolVersion.V500)
         {
             propertiesLength = reader.ReadVariableByteInteger();
             propertiesStart = reader.Position;
             var properties = new MqttPropertyReader(reader.Take(propertiesLength));
-            while (properties.TryRead(out var property))
+            for (var start = 0; properties.TryRead(out var property); start = properties.Position)
             {
                 switch (property.Id)
                 {
@@ -64,6 +72,20 @@ internal static class MqttPacketDecoder
                             throw MqttProtocolException.Protocol("Payload Format Indicator not 0 or 1.");
                         }
 
+                        utf8Payload = property.Number == 1;
+                        break;
+                    case MqttPropertyId.MessageExpiryInterval:
+                        messageExpiry = property.Number;
+                        expiryBytes = start..properties.Position;
+                        break;
+                    case MqttPropertyId.TopicAlias:
+                        if (property.Number == 0)
+                        {
+                            throw new MqttProtocolException(MqttReasonCode.TopicAliasInvalid, "Topic Alias 0.");
+                        }
+
+                        topicAlias = (ushort)property.Number;
+                        aliasBytes = start..properties.Position;
                         break;
                     case MqttPropertyId.ResponseTopic:
                         if (property.Bytes.IndexOfAny((byte)'+', (byte)'#') >= 0)
@@ -72,22 +94,19 @@ internal static class MqttPacketDecoder
                         }
 
                         break;
-                    case MqttPropertyId.MessageExpiryInterval:
                     case MqttPropertyId.ContentType:
                     case MqttPropertyId.CorrelationData:
                     case MqttPropertyId.UserProperty:
                         break;
-                    case MqttPropertyId.TopicAlias:
-                        // CONNACK announces Topic Alias Maximum 0, so a client may not send one (MQTT-3.3.2-9).
-                        throw new MqttProtocolException(MqttReasonCode.TopicAliasInvalid, "Topic aliases are not accepted.");
                     default:
                         throw MqttProtocolException.Protocol($"Property 0x{property.Id:X2} is not allowed in PUBLISH.");
                 }
             }
         }
 
-        if (topic.IsEmpty)
+        if (topic.IsEmpty && topicAlias == 0)
         {
+            // An empty topic is allowed only with a Topic Alias (MQTT-3.3.2-1, 3.3.2.3.4).
             throw MqttProtocolException.Protocol("Empty topic name.");
         }
 
@@ -99,7 +118,45 @@ internal static class MqttPacketDecoder
             qos,
             (flags & 0x01) != 0,
             dup,
-            packetId);
+            packetId)
+        {
+            TopicAlias = topicAlias,
+            MessageExpirySeconds = messageExpiry,
+            IsUtf8Payload = utf8Payload,
+            AliasPropertyRange = aliasBytes,
+            ExpiryPropertyRange = expiryBytes,
+        };
+    }
+
+    /// <summary>
+    /// Copies a PUBLISH properties block into <paramref name="destination"/> without the Topic Alias and Message
+    /// Expiry Interval properties, which the broker writes per delivery; returns the length written.
+    /// </summary>
+    public static int StripDeliveryProperties(ReadOnlySpan<byte> properties, Range first, Range second, Span<byte> destination)
+    {
+        var (firstStart, firstLength) = first.GetOffsetAndLength(properties.Length);
+        var (secondStart, secondLength) = second.GetOffsetAndLength(properties.Length);
+        if (secondStart < firstStart)
+        {
+            (firstStart, firstLength, secondStart, secondLength) = (secondStart, secondLength, firstStart, firstLength);
+        }
+
+        var written = 0;
+        var position = 0;
+        foreach (var (start, length) in (ReadOnlySpan<(int, int)>)[(firstStart, firstLength), (secondStart, secondLength)])
+        {
+            if (length == 0)
+            {
+                continue;
+            }
+
+            properties[position..start].CopyTo(destination[written..]);
+            written += start - position;
+            position = start + length;
+        }
+
+        properties[position..].CopyTo(destination[written..]);
+        return written + properties.Length - position;
     }
 
     public static MqttSubscribePacket DecodeSubscribe(byte flags, ReadOnlySpan<byte> body, MqttProtocolVersion version)
@@ -278,6 +335,58 @@ internal static class MqttPacketDecoder
         }
 
         return reason;
+    }
+
+    /// <summary>Decodes AUTH (5.0): reason code, authentication method and data.</summary>
+    public static MqttAuthPacket DecodeAuth(byte flags, ReadOnlySpan<byte> body)
+    {
+        if (flags != 0)
+        {
+            throw MqttProtocolException.Malformed("AUTH fixed header flags must be 0.");
+        }
+
+        var reader = new MqttSpanReader(body);
+        if (reader.End)
+        {
+            return new MqttAuthPacket(MqttReasonCode.Success, null, default);
+        }
+
+        var reason = (MqttReasonCode)reader.ReadByte();
+        if (reason is not (MqttReasonCode.Success or MqttReasonCode.ContinueAuthentication or MqttReasonCode.ReAuthenticate))
+        {
+            throw MqttProtocolException.Protocol("Invalid AUTH reason code.");
+        }
+
+        string? method = null;
+        byte[]? data = null;
+        if (!reader.End)
+        {
+            var properties = new MqttPropertyReader(reader.Take(reader.ReadVariableByteInteger()));
+            while (properties.TryRead(out var property))
+            {
+                switch (property.Id)
+                {
+                    case MqttPropertyId.AuthenticationMethod:
+                        method = Encoding.UTF8.GetString(property.Bytes);
+                        break;
+                    case MqttPropertyId.AuthenticationData:
+                        data = property.Bytes.ToArray();
+                        break;
+                    case MqttPropertyId.ReasonString:
+                    case MqttPropertyId.UserProperty:
+                        break;
+                    default:
+                        throw MqttProtocolException.Protocol($"Property 0x{property.Id:X2} is not allowed in AUTH.");
+                }
+            }
+        }
+
+        if (!reader.End)
+        {
+            throw MqttProtocolException.Malformed("Trailing bytes in AUTH.");
+        }
+
+        return new MqttAuthPacket(reason, method, data);
     }
 
     private static ushort ReadPacketId(ref MqttSpanReader reader)

@@ -27,4 +27,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "MQTT client {ClientId}: session taken over by a new connection")]
     public static partial void SessionTakenOver(ILogger logger, string clientId);
+
+    [LoggerMessage(9, LogLevel.Information, "MQTT state loaded: {Sessions} persistent sessions, {Retained} retained messages")]
+    public static partial void StateLoaded(ILogger logger, int sessions, int retained);
+
+    [LoggerMessage(10, LogLevel.Debug, "MQTT connection {ConnectionId}: {ReasonCode} sent to the client: {Reason}")]
+    public static partial void RefusedWithReason(ILogger logger, string connectionId, MqttReasonCode reasonCode, string reason);
 }

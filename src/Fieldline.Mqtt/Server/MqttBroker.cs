@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Fieldline.Mqtt.Persistence;
+using Fieldline.Mqtt.Protocol;
 using Fieldline.Mqtt.Topics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -22,17 +24,32 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly ITimer _expiryTimer;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentDictionary<string, SharedSubscriptionGroup> _sharedGroups = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DelayedWill> _delayedWills = new(StringComparer.Ordinal);
     private int _assignedIds;
+    private long _lastStoreId;
+    private int _started;
 
     /// <summary>Creates a broker.</summary>
-    public MqttBroker(MqttBrokerOptions options, MqttBrokerPolicy? policy = null, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+    /// <param name="options">Limits and timings.</param>
+    /// <param name="policy">Who may connect, publish and subscribe; everything when null.</param>
+    /// <param name="timeProvider">The clock for keep-alive and expiry.</param>
+    /// <param name="loggerFactory">Logging.</param>
+    /// <param name="meterFactory">Metrics.</param>
+    /// <param name="store">
+    /// Where persistent sessions and retained messages are kept across restarts; in memory only when null.
+    /// Call <see cref="StartAsync"/> before serving connections so that the stored state is loaded.
+    /// </param>
+    public MqttBroker(MqttBrokerOptions options, MqttBrokerPolicy? policy = null, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, IMqttStateStore? store = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
         Policy = policy ?? MqttBrokerPolicy.AllowAll;
         TimeProvider = timeProvider ?? TimeProvider.System;
+        Store = store;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MqttBroker>();
         Metrics = new MqttBrokerMetrics(this, meterFactory);
+        Retained = new RetainedMessageStore(this);
         _expiryTimer = TimeProvider.CreateTimer(_ => ExpireSessions(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
@@ -69,7 +86,99 @@ public sealed class MqttBroker : IAsyncDisposable
 
     internal TopicTree<MqttSession> Subscriptions { get; } = new();
 
-    internal RetainedMessageStore Retained { get; } = new();
+    internal TopicTree<SharedSubscriptionGroup> SharedSubscriptions { get; } = new();
+
+    internal RetainedMessageStore Retained { get; }
+
+    internal IMqttStateStore? Store { get; }
+
+    /// <summary>
+    /// Loads the sessions and retained messages kept in the state store. Call once, before serving connections;
+    /// without a store it does nothing.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 1 || Store is null)
+        {
+            return;
+        }
+
+        var state = await Store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        var now = TimeProvider.GetUtcNow();
+        foreach (var message in state.Retained)
+        {
+            Retained.Restore(message);
+        }
+
+        foreach (var stored in state.Sessions)
+        {
+            var session = new MqttSession(this, stored.Session.ClientId, stored.Session.Owner);
+            session.Restore(stored, now);
+            foreach (var delivery in stored.Deliveries)
+            {
+                _lastStoreId = Math.Max(_lastStoreId, delivery.MessageId);
+            }
+
+            _sessions[session.ClientId] = session;
+            foreach (var subscription in session.GetSubscriptions())
+            {
+                AddToTrees(session, subscription);
+            }
+        }
+
+        Log.StateLoaded(Logger, state.Sessions.Count, state.Retained.Count);
+    }
+
+    /// <summary>The store's identity of a message, assigned on first use; one per message however many sessions it is queued for.</summary>
+    internal long StoreIdOf(MqttApplicationMessage message)
+    {
+        var id = Volatile.Read(ref message.StoreId);
+        if (id != 0)
+        {
+            return id;
+        }
+
+        var assigned = Interlocked.Increment(ref _lastStoreId);
+        return Interlocked.CompareExchange(ref message.StoreId, assigned, 0) is var previous && previous != 0 ? previous : assigned;
+    }
+
+    /// <summary>Adds a session's subscription to the routing trees: the plain tree, or its shared group's.</summary>
+    internal void AddToTrees(MqttSession session, TopicSubscription<MqttSession> subscription)
+    {
+        if (SharedSubscriptionFilter.TryParse(subscription.Filter, out var shareName, out var topicFilter))
+        {
+            lock (_sessionLock)
+            {
+                var group = _sharedGroups.GetOrAdd(subscription.Filter, f => new SharedSubscriptionGroup(f, shareName, topicFilter));
+                group.Add(subscription);
+                SharedSubscriptions.Add(topicFilter, group, new TopicSubscription<SharedSubscriptionGroup>(group, topicFilter, 2, false, false, 0));
+            }
+        }
+        else
+        {
+            Subscriptions.Add(subscription.Filter, session, subscription);
+        }
+    }
+
+    /// <summary>Removes a session's subscription from the routing trees.</summary>
+    internal void RemoveFromTrees(MqttSession session, string filter)
+    {
+        if (SharedSubscriptionFilter.IsShared(filter))
+        {
+            lock (_sessionLock)
+            {
+                if (_sharedGroups.TryGetValue(filter, out var group) && group.Remove(session) == 0)
+                {
+                    _sharedGroups.TryRemove(filter, out _);
+                    SharedSubscriptions.Remove(group.TopicFilter, group);
+                }
+            }
+        }
+        else
+        {
+            Subscriptions.Remove(filter, session);
+        }
+    }
 
     internal CancellationToken Stopping => _stopping.Token;
 
@@ -85,14 +194,15 @@ public sealed class MqttBroker : IAsyncDisposable
     public void Publish(MqttApplicationMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        lock (_serverRoutingLock)
-        {
-            Route(message.TopicUtf8, message.Payload.Span, message.Properties.Span, message.QualityOfService, message.Retain, origin: null, message, _serverScratch);
-        }
-
         if (message.Retain)
         {
-            Retained.Set(message);
+            Retained.TrySet(message);
+        }
+
+        lock (_serverRoutingLock)
+        {
+            var route = new RouteRequest(message.TopicUtf8, message.Payload.Span, message.Properties.Span, message.QualityOfService, message.Retain, message.ExpiresAt, origin: null) { Message = message };
+            Route(ref route, _serverScratch);
         }
     }
 
@@ -150,7 +260,13 @@ public sealed class MqttBroker : IAsyncDisposable
         }
 
         await _expiryTimer.DisposeAsync().ConfigureAwait(false);
+        foreach (var delayed in _delayedWills.Values)
+        {
+            delayed.Dispose();
+        }
+
         Subscriptions.Dispose();
+        SharedSubscriptions.Dispose();
         Metrics.Dispose();
         _stopping.Dispose();
     }
@@ -190,17 +306,22 @@ public sealed class MqttBroker : IAsyncDisposable
             previous = existing?.Connection;
             if (existing is not null && cleanStart)
             {
-                RemoveSubscriptions(existing);
-                existing.Clear();
-                _sessions.TryRemove(clientId, out _);
+                // A clean start ends the old session, which publishes a will still waiting for its delay (3.1.2.5).
+                EndSession(existing, publishWill: true);
                 existing = null;
             }
 
-            session = existing ?? _sessions.GetOrAdd(clientId, id => new MqttSession(id, owner));
+            session = existing ?? _sessions.GetOrAdd(clientId, id => new MqttSession(this, id, owner));
             sessionPresent = existing is not null;
             session.ExpirySeconds = expirySeconds;
             var present = sessionPresent;
-            session.AttachAndResume(connection, () => acknowledge(present), Options.MaximumInflightPerClient);
+            session.AttachAndResume(connection, () => acknowledge(present));
+        }
+
+        // The client is back before its delayed will was due: the will is not sent (MQTT-3.1.3-9).
+        if (_delayedWills.TryRemove(clientId, out var delayed))
+        {
+            delayed.Dispose();
         }
 
         if (previous is not null && previous != connection)
@@ -211,6 +332,50 @@ public sealed class MqttBroker : IAsyncDisposable
 
         return session;
     }
+
+    /// <summary>
+    /// Publishes a client's last will now, or after its Will Delay Interval (capped by the session's expiry), unless
+    /// the client reconnects first.
+    /// </summary>
+    internal void PublishWill(MqttSession session, MqttApplicationMessage will, uint delaySeconds, uint? expirySeconds)
+    {
+        var delay = Math.Min(delaySeconds, session.IsPersistent ? session.ExpirySeconds : 0);
+        if (delay == 0)
+        {
+            Publish(WithExpiry(will, expirySeconds));
+            return;
+        }
+
+        if (session.Connection is not null)
+        {
+            // Another connection has resumed the session already (a takeover): the delayed will is not due.
+            return;
+        }
+
+        var delayed = new DelayedWill(will, expirySeconds);
+        if (_delayedWills.TryGetValue(session.ClientId, out var earlier))
+        {
+            earlier.Dispose();
+        }
+
+        _delayedWills[session.ClientId] = delayed;
+        delayed.Timer = TimeProvider.CreateTimer(
+            _ =>
+            {
+                if (_delayedWills.TryRemove(new KeyValuePair<string, DelayedWill>(session.ClientId, delayed)))
+                {
+                    delayed.Dispose();
+                    Publish(WithExpiry(delayed.Message, delayed.ExpirySeconds));
+                }
+            },
+            null,
+            TimeSpan.FromSeconds(delay),
+            Timeout.InfiniteTimeSpan);
+    }
+
+    private MqttApplicationMessage WithExpiry(MqttApplicationMessage will, uint? expirySeconds) => expirySeconds is { } seconds
+        ? new MqttApplicationMessage(will.TopicUtf8, will.Payload, will.QualityOfService, will.Retain, will.Properties) { ExpiresAt = TimeProvider.GetUtcNow().AddSeconds(seconds) }
+        : will;
 
     /// <summary>
     /// Detaches a closed connection; a session that does not outlive it is removed. Returns false when another
@@ -228,12 +393,13 @@ public sealed class MqttBroker : IAsyncDisposable
                 session.Clear();
             }
 
-            if (!session.Detach(connection))
+            var reassign = new List<Delivery>();
+            if (!session.Detach(connection, TimeProvider.GetUtcNow(), reassign))
             {
                 return false;
             }
 
-            session.DisconnectedAtTimestamp = TimeProvider.GetTimestamp();
+            Reassign(session, reassign);
             if (current && !session.IsPersistent)
             {
                 RemoveSubscriptions(session);
@@ -245,78 +411,130 @@ public sealed class MqttBroker : IAsyncDisposable
         }
     }
 
+    /// <summary>Hands messages a shared-subscription member did not receive to other members of their groups.</summary>
+    private void Reassign(MqttSession from, List<Delivery> deliveries)
+    {
+        foreach (var delivery in deliveries)
+        {
+            var member = delivery.Group!.Pick(delivery.Qos, except: from);
+            if (member is null)
+            {
+                // Nobody else can take it: it stays with the member it was for, which gets it when it returns.
+                member = new TopicSubscription<MqttSession>(from, delivery.Group.Filter, delivery.Qos, false, false, 0);
+            }
+
+            Metrics.SharedReassigned();
+            member.Subscriber.Enqueue(delivery.Message, delivery.Qos, delivery.Retain, delivery.SubscriptionIds, delivery.Group, int.MaxValue, out _, out _);
+        }
+    }
+
     /// <summary>
-    /// Routes a message to every matching session. QoS 0 deliveries are written straight from the caller's spans
-    /// into each subscriber's output; a QoS 1 delivery copies the message once, shared by all its subscribers.
-    /// Returns a subscriber whose output is backed up, for the caller to wait on before reading more.
+    /// Routes a message to every matching session and to one member of every matching shared subscription. QoS 0
+    /// deliveries to connected clients are written straight from the caller's spans into each subscriber's output;
+    /// a QoS 1/2 delivery copies the message once, shared by all its subscribers. Returns a subscriber whose output
+    /// is backed up, for the caller to wait on before reading more; <paramref name="route"/> tells whether the state
+    /// store holds a delivery (the publisher's acknowledgement then waits for it) and whether a queue refused one.
     /// </summary>
-    internal MqttConnection? Route(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, MqttSession? origin, MqttApplicationMessage? message, RoutingScratch scratch)
+    internal MqttConnection? Route(ref RouteRequest route, RoutingScratch scratch)
     {
         var matches = scratch.Matches;
         matches.Clear();
-        Subscriptions.Match(topic, matches);
-        if (matches.Count == 0)
+        Subscriptions.Match(route.Topic, matches);
+        var shared = scratch.SharedMatches;
+        shared.Clear();
+        if (SharedSubscriptions.Count > 0)
+        {
+            SharedSubscriptions.Match(route.Topic, shared);
+        }
+
+        if (matches.Count == 0 && shared.Count == 0)
         {
             return null;
         }
 
-        // A client with overlapping subscriptions gets the message once, at the highest QoS granted (MQTT-3.3.4-2).
+        // A client with overlapping subscriptions gets the message once, at the highest QoS granted, with the
+        // identifiers of all of them (MQTT-3.3.4-2, -3).
+        scratch.Identifiers.Clear();
         if (matches.Count > 1)
         {
-            Deduplicate(matches, scratch.Seen);
+            Deduplicate(matches, scratch.Seen, scratch.Identifiers);
         }
 
         MqttConnection? backedUp = null;
         foreach (var match in matches)
         {
             var session = match.Subscriber;
-            if (match.NoLocal && session == origin)
+            if (match.NoLocal && session == route.Origin)
             {
                 continue;
             }
 
-            var deliveryQos = Math.Min(qos, match.MaximumQoS);
-            var deliveryRetain = match.RetainAsPublished && retain;
-            if (deliveryQos == 0)
-            {
-                var connection = session.Connection;
-                if (connection is null)
-                {
-                    continue;
-                }
+            var identifiers = scratch.Identifiers.TryGetValue(session, out var many) ? many : new SubscriptionIdentifiers(match.SubscriptionIdentifier);
+            Deliver(ref route, match, session, identifiers, null, ref backedUp);
+        }
 
-                connection.SendPublish(topic, payload, properties, 0, deliveryRetain, dup: false, packetId: 0);
-                if (connection.IsBackedUp)
-                {
-                    backedUp = connection;
-                }
-            }
-            else
+        foreach (var groupMatch in shared)
+        {
+            var group = groupMatch.Subscriber;
+            if (group.Pick(route.Qos) is { } member)
             {
-                message ??= new MqttApplicationMessage(topic.ToArray(), payload.ToArray(), qos, retain, properties.ToArray());
-                if (!session.EnqueueQos1(message, deliveryRetain, Options.MaximumQueuedMessagesPerSession, Options.MaximumInflightPerClient, Options.QueueHighWaterMark, out var sentTo, out var congested))
-                {
-                    Metrics.Dropped("queue_full");
-                }
-
-                if (congested is not null)
-                {
-                    backedUp = congested;
-                }
-                else if (sentTo is { IsBackedUp: true })
-                {
-                    backedUp = sentTo;
-                }
+                Deliver(ref route, member, member.Subscriber, new SubscriptionIdentifiers(member.SubscriptionIdentifier), group, ref backedUp);
             }
         }
 
         matches.Clear();
+        shared.Clear();
         return backedUp;
     }
 
-    private static void Deduplicate(List<TopicSubscription<MqttSession>> matches, HashSet<MqttSession> seen)
+    private void Deliver(ref RouteRequest route, TopicSubscription<MqttSession> match, MqttSession session, SubscriptionIdentifiers identifiers, SharedSubscriptionGroup? group, ref MqttConnection? backedUp)
     {
-        // Keep the first entry per session, raised to the session's highest QoS among its matches.
+        var deliveryQos = Math.Min(route.Qos, match.MaximumQoS);
+        var deliveryRetain = match.RetainAsPublished && route.Retain;
+        var connection = session.Connection;
+        if (deliveryQos == 0 && connection is not null)
+        {
+            uint? remaining = route.ExpiresAt is { } expiresAt ? (uint)Math.Max(0, Math.Ceiling((expiresAt - TimeProvider.GetUtcNow()).TotalSeconds)) : null;
+            connection.SendPublish(route.Topic, route.Payload, route.Properties, 0, deliveryRetain, dup: false, packetId: 0, new MqttPublishExtras(remaining, identifiers));
+            if (connection.IsBackedUp)
+            {
+                backedUp = connection;
+            }
+
+            return;
+        }
+
+        if (deliveryQos == 0 && !session.IsPersistent)
+        {
+            return;
+        }
+
+        route.Message ??= new MqttApplicationMessage(route.Topic.ToArray(), route.Payload.ToArray(), route.Qos, route.Retain, route.Properties.ToArray()) { ExpiresAt = route.ExpiresAt };
+        var outcome = session.Enqueue(route.Message, deliveryQos, deliveryRetain, identifiers, group, Options.QueueHighWaterMark, out var sentTo, out var congested);
+        switch (outcome)
+        {
+            case DeliveryOutcome.SentAndStored or DeliveryOutcome.QueuedAndStored:
+                route.Stored = true;
+                break;
+            case DeliveryOutcome.Refused:
+                route.QuotaExceeded = true;
+                break;
+        }
+
+        if (congested is not null)
+        {
+            backedUp = congested;
+        }
+        else if (sentTo is { IsBackedUp: true })
+        {
+            backedUp = sentTo;
+        }
+    }
+
+    private static void Deduplicate(List<TopicSubscription<MqttSession>> matches, HashSet<MqttSession> seen, Dictionary<MqttSession, SubscriptionIdentifiers> identifiers)
+    {
+        // Keep one entry per session: the one with the session's highest QoS among its matches, and, when several
+        // matches carry subscription identifiers, all of those (only then is a dictionary entry made).
         seen.Clear();
         var write = 0;
         for (var read = 0; read < matches.Count; read++)
@@ -330,7 +548,19 @@ public sealed class MqttBroker : IAsyncDisposable
 
             for (var i = 0; i < write; i++)
             {
-                if (matches[i].Subscriber == match.Subscriber && matches[i].MaximumQoS < match.MaximumQoS)
+                var kept = matches[i];
+                if (kept.Subscriber != match.Subscriber)
+                {
+                    continue;
+                }
+
+                if (match.SubscriptionIdentifier != 0 || identifiers.ContainsKey(kept.Subscriber))
+                {
+                    var ids = identifiers.TryGetValue(kept.Subscriber, out var existing) ? existing : new SubscriptionIdentifiers(kept.SubscriptionIdentifier);
+                    identifiers[kept.Subscriber] = ids.Add(match.SubscriptionIdentifier);
+                }
+
+                if (kept.MaximumQoS < match.MaximumQoS)
                 {
                     matches[i] = match;
                 }
@@ -345,13 +575,30 @@ public sealed class MqttBroker : IAsyncDisposable
     {
         foreach (var filter in session.GetSubscriptionFilters())
         {
-            Subscriptions.Remove(filter, session);
+            RemoveFromTrees(session, filter);
+        }
+    }
+
+    /// <summary>Ends a session (clean start or expiry): its subscriptions leave the trees and the store forgets it.</summary>
+    private void EndSession(MqttSession session, bool publishWill)
+    {
+        RemoveSubscriptions(session);
+        session.Clear();
+        _sessions.TryRemove(new KeyValuePair<string, MqttSession>(session.ClientId, session));
+        if (_delayedWills.TryRemove(session.ClientId, out var delayed))
+        {
+            delayed.Dispose();
+            if (publishWill)
+            {
+                // The session ends before the will delay: the will goes out now (MQTT-3.1.3-9).
+                Publish(WithExpiry(delayed.Message, delayed.ExpirySeconds));
+            }
         }
     }
 
     private void ExpireSessions()
     {
-        var now = TimeProvider.GetTimestamp();
+        var now = TimeProvider.GetUtcNow();
         foreach (var session in _sessions.Values)
         {
             if (session.Connection is not null || session.ExpirySeconds == uint.MaxValue || !session.IsPersistent)
@@ -359,7 +606,7 @@ public sealed class MqttBroker : IAsyncDisposable
                 continue;
             }
 
-            if (TimeProvider.GetElapsedTime(session.DisconnectedAtTimestamp, now).TotalSeconds < session.ExpirySeconds)
+            if ((now - session.DisconnectedAt).TotalSeconds < session.ExpirySeconds)
             {
                 continue;
             }
@@ -368,13 +615,62 @@ public sealed class MqttBroker : IAsyncDisposable
             {
                 if (session.Connection is null && _sessions.TryGetValue(session.ClientId, out var current) && current == session)
                 {
-                    RemoveSubscriptions(session);
-                    session.Clear();
-                    _sessions.TryRemove(session.ClientId, out _);
+                    EndSession(session, publishWill: true);
                 }
             }
         }
     }
+
+    private sealed class DelayedWill(MqttApplicationMessage message, uint? expirySeconds) : IDisposable
+    {
+        public MqttApplicationMessage Message { get; } = message;
+
+        public uint? ExpirySeconds { get; } = expirySeconds;
+
+        public ITimer? Timer { get; set; }
+
+        public void Dispose() => Timer?.Dispose();
+    }
+}
+
+/// <summary>A message being routed, and what routing it did.</summary>
+internal ref struct RouteRequest
+{
+    public RouteRequest(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, DateTimeOffset? expiresAt, MqttSession? origin)
+    {
+        Topic = topic;
+        Payload = payload;
+        Properties = properties;
+        Qos = qos;
+        Retain = retain;
+        ExpiresAt = expiresAt;
+        Origin = origin;
+    }
+
+    public ReadOnlySpan<byte> Topic { get; }
+
+    public ReadOnlySpan<byte> Payload { get; }
+
+    /// <summary>The message's own 5.0 properties (without Topic Alias and Message Expiry Interval).</summary>
+    public ReadOnlySpan<byte> Properties { get; }
+
+    public byte Qos { get; }
+
+    public bool Retain { get; }
+
+    public DateTimeOffset? ExpiresAt { get; }
+
+    /// <summary>The publisher's session (for No Local).</summary>
+    public MqttSession? Origin { get; }
+
+    /// <summary>The heap copy of the message, made on the first QoS 1/2 or queued delivery and shared by the rest.</summary>
+    public MqttApplicationMessage? Message { get; set; }
+
+    /// <summary>Whether a delivery went into the state store: the publisher's acknowledgement waits for it.</summary>
+    public bool Stored { get; set; }
+
+    /// <summary>Whether a full queue refused a QoS 1/2 delivery.</summary>
+    public bool QuotaExceeded { get; set; }
 }
 
 /// <summary>Per-router reusable buffers, so that routing a message allocates nothing.</summary>
@@ -382,5 +678,9 @@ internal sealed class RoutingScratch
 {
     public List<TopicSubscription<MqttSession>> Matches { get; } = new(16);
 
+    public List<TopicSubscription<SharedSubscriptionGroup>> SharedMatches { get; } = new(4);
+
     public HashSet<MqttSession> Seen { get; } = [];
+
+    public Dictionary<MqttSession, SubscriptionIdentifiers> Identifiers { get; } = [];
 }

@@ -17,6 +17,8 @@ internal sealed class MqttBrokerMetrics : IDisposable
     private readonly Counter<long> _authorizationDenied;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _backpressureWaits;
+    private readonly Counter<long> _sharedReassigned;
+    private readonly Counter<long> _limitsReached;
     private long _messagesReceived;
     private long _messagesSent;
     private long _bytesReceived;
@@ -38,6 +40,8 @@ internal sealed class MqttBrokerMetrics : IDisposable
         _authorizationDenied = _meter.CreateCounter<long>("fieldline.mqtt.authorization_denied", description: "PUBLISH and SUBSCRIBE refused by the authorization policy");
         _dropped = _meter.CreateCounter<long>("fieldline.mqtt.messages_dropped", description: "Messages not delivered to a subscriber");
         _backpressureWaits = _meter.CreateCounter<long>("fieldline.mqtt.backpressure_waits", description: "Times a publisher was paused for a slow subscriber");
+        _sharedReassigned = _meter.CreateCounter<long>("fieldline.mqtt.shared_reassigned", description: "Messages of a shared subscription handed to another member after theirs left");
+        _limitsReached = _meter.CreateCounter<long>("fieldline.mqtt.limits_reached", description: "Requests refused because a configured limit was reached");
     }
 
     public long MessagesReceived => Volatile.Read(ref _messagesReceived);
@@ -69,6 +73,10 @@ internal sealed class MqttBrokerMetrics : IDisposable
     public void Dropped(string reason) => _dropped.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void BackpressureWait() => _backpressureWaits.Add(1);
+
+    public void SharedReassigned() => _sharedReassigned.Add(1);
+
+    public void LimitReached(string limit) => _limitsReached.Add(1, new KeyValuePair<string, object?>("limit", limit));
 
     public void Dispose() => _meter.Dispose();
 

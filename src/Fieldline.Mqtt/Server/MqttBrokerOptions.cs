@@ -16,8 +16,24 @@ public sealed class MqttBrokerOptions
     /// <summary>How many QoS 1 messages the broker sends to a client before it waits for PUBACKs.</summary>
     public ushort MaximumInflightPerClient { get; set; } = 256;
 
-    /// <summary>How many QoS 1 messages wait for an offline or busy persistent session; beyond it the oldest is dropped.</summary>
+    /// <summary>
+    /// How many messages wait for an offline or busy session. When it is reached the oldest QoS 0 message is
+    /// dropped; when there is none, a new QoS 1/2 message is refused for that session (a 5.0 publisher hears
+    /// 0x97 Quota exceeded) and messages already accepted are kept.
+    /// </summary>
     public int MaximumQueuedMessagesPerSession { get; set; } = 10_000;
+
+    /// <summary>The same limit in bytes of topic, payload and properties.</summary>
+    public long MaximumQueuedBytesPerSession { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>How many topics may hold a retained message; a new one beyond it is not retained (5.0: 0x97).</summary>
+    public int MaximumRetainedMessages { get; set; } = 100_000;
+
+    /// <summary>How many topic aliases a 5.0 client may set towards the broker (CONNACK Topic Alias Maximum).</summary>
+    public ushort TopicAliasMaximum { get; set; } = 64;
+
+    /// <summary>How many topic aliases the broker uses at most towards a 5.0 client that accepts them.</summary>
+    public ushort OutboundTopicAliasMaximum { get; set; } = 64;
 
     /// <summary>
     /// When this many QoS 1 messages wait for a connected client's window, publishers to it are held back until

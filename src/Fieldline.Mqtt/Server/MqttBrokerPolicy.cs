@@ -106,6 +106,15 @@ public class MqttBrokerPolicy
     public virtual ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken) =>
         ValueTask.FromResult(MqttReasonCode.Success);
 
+    /// <summary>
+    /// One step of MQTT 5.0 enhanced authentication (CONNECT or AUTH with an Authentication Method, 4.12): called
+    /// with the client's authentication data, it answers with data to send back and wait for more
+    /// (<see cref="MqttAuthenticationStep.Continue"/>), success, or failure. A successful exchange replaces
+    /// <see cref="AuthenticateAsync"/>. The default knows no method, so clients hear 0x8C Bad authentication method.
+    /// </summary>
+    public virtual ValueTask<MqttAuthenticationStep> AuthenticateExchangeAsync(MqttClientContext client, string method, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(MqttAuthenticationStep.Fail(MqttReasonCode.BadAuthenticationMethod));
+
     /// <summary>Whether the client may publish to <paramref name="topic"/>. Called for every PUBLISH: must not allocate.</summary>
     public virtual bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) => topic.IsEmpty || topic[0] != '$';
 
@@ -124,4 +133,29 @@ public class MqttBrokerPolicy
     public virtual void OnDisconnected(MqttClientContext client, MqttDisconnectKind kind)
     {
     }
+}
+
+/// <summary>The answer of a policy to one step of enhanced authentication.</summary>
+public readonly struct MqttAuthenticationStep
+{
+    private MqttAuthenticationStep(MqttReasonCode reasonCode, byte[]? data)
+    {
+        ReasonCode = reasonCode;
+        Data = data;
+    }
+
+    /// <summary>Success, Continue authentication, or the failure reason.</summary>
+    public MqttReasonCode ReasonCode { get; }
+
+    /// <summary>Authentication data to send to the client (challenge, or final server proof).</summary>
+    public byte[]? Data { get; }
+
+    /// <summary>Send <paramref name="challenge"/> in AUTH (0x18) and wait for the client's answer.</summary>
+    public static MqttAuthenticationStep Continue(byte[] challenge) => new(MqttReasonCode.ContinueAuthentication, challenge);
+
+    /// <summary>The client is authenticated.</summary>
+    public static MqttAuthenticationStep Succeed(byte[]? data = null) => new(MqttReasonCode.Success, data);
+
+    /// <summary>The client is refused with <paramref name="reasonCode"/>.</summary>
+    public static MqttAuthenticationStep Fail(MqttReasonCode reasonCode) => new(reasonCode, null);
 }

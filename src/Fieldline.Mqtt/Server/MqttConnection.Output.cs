@@ -29,6 +29,8 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     private TaskCompletionSource? _drained;
     private ValueTask<FlushResult> _pendingFlush;
     private uint _clientMaximumPacketSize;
+    private Dictionary<byte[], ushort>? _outboundAliases;
+    private ushort _outboundAliasLimit;
 
     /// <summary>True while a flush waits for the socket: the client reads slower than it is sent to.</summary>
     public bool IsBackedUp => _backedUp;
@@ -49,16 +51,9 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     /// size, so that it is discarded for this client; a closed connection returns true, since a persistent
     /// session keeps the message in flight for the next connection.
     /// </summary>
-    public bool SendPublish(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, bool dup, ushort packetId)
+    public bool SendPublish(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> properties, byte qos, bool retain, bool dup, ushort packetId, in MqttPublishExtras extras = default)
     {
-        var size = MqttPacketEncoder.PublishSize(Version, topic.Length, payload.Length, qos, Version == MqttProtocolVersion.V500 ? properties.Length : 0);
-        if (_clientMaximumPacketSize != 0 && size > _clientMaximumPacketSize)
-        {
-            // MQTT-3.1.2-25: a message larger than the client's Maximum Packet Size is discarded for that client.
-            _broker.Metrics.Dropped("packet_too_large_for_client");
-            return false;
-        }
-
+        int size;
         lock (_writeLock)
         {
             if (_outputClosed)
@@ -66,12 +61,54 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 return true;
             }
 
-            MqttPacketEncoder.WritePublish(_output, Version, topic, payload, qos, retain, dup, packetId, properties);
+            var packetExtras = extras;
+            if (Version == MqttProtocolVersion.V500 && _outboundAliases is not null)
+            {
+                // Chosen under the write lock: an alias must be set on the wire before a packet that only refers to it.
+                packetExtras = ApplyOutboundAlias(topic, extras);
+            }
+
+            var propertiesLength = Version == MqttProtocolVersion.V500 ? properties.Length + packetExtras.Length : 0;
+            size = MqttPacketEncoder.PublishSize(Version, packetExtras.OmitTopic ? 0 : topic.Length, payload.Length, qos, propertiesLength);
+            if (_clientMaximumPacketSize != 0 && size > _clientMaximumPacketSize)
+            {
+                // MQTT-3.1.2-25: a message larger than the client's Maximum Packet Size is discarded for that client.
+                _broker.Metrics.Dropped("packet_too_large_for_client");
+                return false;
+            }
+
+            MqttPacketEncoder.WritePublish(_output, Version, topic, payload, qos, retain, dup, packetId, properties, packetExtras);
             ScheduleFlushLocked();
         }
 
         _broker.Metrics.MessageSent(size);
         return true;
+    }
+
+    /// <summary>Sends PUBREL for a QoS 2 delivery whose PUBREC arrived (or again on resume).</summary>
+    public void SendPubRel(ushort packetId) => WriteAck(MqttPacketType.PubRel, packetId, MqttReasonCode.Success);
+
+    /// <summary>
+    /// Uses a topic alias towards a client that accepts them: the first message on a topic sets an alias (topic and
+    /// alias both sent), later ones send the alias alone. Aliases are given out until the client's maximum is
+    /// reached; after that, topics without one go in full.
+    /// </summary>
+    private MqttPublishExtras ApplyOutboundAlias(ReadOnlySpan<byte> topic, in MqttPublishExtras extras)
+    {
+        var lookup = _outboundAliases!.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (lookup.TryGetValue(topic, out var alias))
+        {
+            return extras.WithTopicAlias(alias, omitTopic: true);
+        }
+
+        if (_outboundAliases.Count >= _outboundAliasLimit)
+        {
+            return extras;
+        }
+
+        alias = (ushort)(_outboundAliases.Count + 1);
+        _outboundAliases[topic.ToArray()] = alias;
+        return extras.WithTopicAlias(alias, omitTopic: false);
     }
 
     /// <summary>
@@ -105,13 +142,17 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     /// (MQTT-4.6.0-2), after <paramref name="completion"/> when there is one. QoS 0 entries with a completion
     /// write nothing but count against the receive window, which is how the store slows down a QoS 0 publisher.
     /// </summary>
-    private void Acknowledge(ushort packetId, byte qos, MqttReasonCode reason, Task? completion)
+    private void Acknowledge(ushort packetId, byte qos, MqttReasonCode reason, Task? completion, Task? durable = null, Action? deferred = null)
     {
         lock (_ackLock)
         {
-            if (_pendingAcks.Count == 0 && (completion is null || completion.IsCompletedSuccessfully))
+            if (_pendingAcks.Count == 0 && (completion is null || completion.IsCompletedSuccessfully) && (durable is null || durable.IsCompletedSuccessfully))
             {
-                if (qos > 0)
+                if (deferred is not null)
+                {
+                    deferred();
+                }
+                else if (qos > 0)
                 {
                     WriteAck(qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck, packetId, reason);
                 }
@@ -119,7 +160,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 return;
             }
 
-            _pendingAcks.Enqueue(new PendingAck(packetId, qos, reason, completion));
+            _pendingAcks.Enqueue(new PendingAck(packetId, qos, reason, completion, durable, deferred));
             if (_ackPumpRunning)
             {
                 return;
@@ -148,21 +189,35 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 head = _pendingAcks.Peek();
             }
 
-            if (head.Completion is { IsCompleted: false } pending)
+            // Failures are inspected below through the tasks' states.
+            if (head.Completion is { IsCompleted: false } completion)
             {
-                try
-                {
-                    await pending.ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                    // Inspected below through the task's state.
-                }
+                await completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            if (head.Durable is { IsCompleted: false } durable)
+            {
+                await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
             // The acknowledgement is written before the entry leaves the queue: until then a PUBLISH handled
             // meanwhile queues behind it, and the read loop (waiting for progress) cannot write ahead of it.
-            if (head.Completion is { IsCompletedSuccessfully: false } failed)
+            var failed = head.Completion is { IsCompletedSuccessfully: false } ? head.Completion : head.Durable is { IsCompletedSuccessfully: false } ? head.Durable : null;
+            if (head.Deferred is { } deferred)
+            {
+                if (failed is not null)
+                {
+                    // SUBSCRIBE or UNSUBSCRIBE whose change could not be made durable: no acknowledgement, so the
+                    // client does not believe in a subscription that a restart would lose.
+                    Log.CompletionFailed(_broker.Logger, Client?.ClientId ?? "?", failed.Exception?.GetBaseException() ?? new OperationCanceledException());
+                    Close(MqttReasonCode.ImplementationSpecificError, MqttDisconnectKind.ServerInitiated);
+                }
+                else
+                {
+                    deferred();
+                }
+            }
+            else if (failed is not null)
             {
                 Log.CompletionFailed(_broker.Logger, Client?.ClientId ?? "?", failed.Exception?.GetBaseException() ?? new OperationCanceledException());
                 if (head.Qos == 2)
@@ -227,16 +282,20 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         }
     }
 
-    private void WriteConnAck(bool sessionPresent, MqttReasonCode reason, string? assignedClientId, ushort serverKeepAlive = 0) =>
+    private void WriteConnAck(bool sessionPresent, MqttReasonCode reason, string? assignedClientId, ushort serverKeepAlive = 0, string? reasonString = null) =>
         Write(
-            (sessionPresent, reason, assignedClientId, serverKeepAlive),
+            (sessionPresent, reason, assignedClientId, serverKeepAlive, reasonString),
             static (output, connection, s) => MqttPacketEncoder.WriteConnAck(
                 output,
                 connection.Version,
                 s.sessionPresent,
                 s.reason,
                 s.assignedClientId,
-                new MqttServerCapabilities((uint)connection.Options.MaximumPacketSize, connection.Options.ReceiveMaximum, s.serverKeepAlive)));
+                new MqttServerCapabilities((uint)connection.Options.MaximumPacketSize, connection.Options.ReceiveMaximum, s.serverKeepAlive, connection.Options.TopicAliasMaximum),
+                s.reasonString));
+
+    private void WriteAuth(MqttReasonCode reason, string method, byte[]? data) =>
+        Write((reason, method, data), static (output, _, s) => MqttPacketEncoder.WriteAuth(output, s.reason, s.method, s.data));
 
     private void WriteSubAck(ushort packetId, MqttReasonCode[] reasons) =>
         Write((packetId, reasons), static (output, connection, s) => MqttPacketEncoder.WriteSubAck(output, connection.Version, s.packetId, s.reasons));
@@ -246,7 +305,8 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
 
     private void WritePingResp() => Write(0, static (output, _, _) => MqttPacketEncoder.WritePingResp(output));
 
-    private void WriteDisconnect(MqttReasonCode reason) => Write(reason, static (output, _, reason) => MqttPacketEncoder.WriteDisconnect(output, reason, null));
+    private void WriteDisconnect(MqttReasonCode reason, string? reasonString) =>
+        Write((reason, reasonString), static (output, _, s) => MqttPacketEncoder.WriteDisconnect(output, s.reason, s.reasonString));
 
     /// <summary>
     /// Writes one control packet under the write lock unless the output is closed. The encoders are static
@@ -388,5 +448,10 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         drained?.TrySetResult();
     }
 
-    private readonly record struct PendingAck(ushort PacketId, byte Qos, MqttReasonCode Reason, Task? Completion);
+    /// <summary>
+    /// An acknowledgement waiting for its turn: after <see cref="Completion"/> (the policy's, e.g. the telemetry
+    /// store) and <see cref="Durable"/> (the broker's state store). <see cref="Deferred"/>, when set, writes it
+    /// instead of PUBACK/PUBREC (SUBACK, UNSUBACK).
+    /// </summary>
+    private readonly record struct PendingAck(ushort PacketId, byte Qos, MqttReasonCode Reason, Task? Completion, Task? Durable, Action? Deferred);
 }

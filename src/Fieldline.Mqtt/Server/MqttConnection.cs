@@ -35,6 +35,11 @@ internal sealed partial class MqttConnection
     private MqttConnection? _backedUpSubscriber;
     private readonly CancellationTokenSource _closing = new();
     private volatile bool _waitingDownstream;
+    private uint _willDelaySeconds;
+    private uint? _willExpirySeconds;
+    private byte[]?[]? _inboundAliases;
+    private byte[]? _propertiesScratch;
+    private string? _authenticationMethod;
 
     public MqttConnection(MqttBroker broker, ConnectionContext context)
     {
@@ -72,7 +77,7 @@ internal sealed partial class MqttConnection
         {
             _broker.Metrics.ProtocolError(ex.ReasonCode);
             Log.ProtocolError(_broker.Logger, _context.ConnectionId, RemoteAddress, ex.ReasonCode, ex.Message);
-            Close(ex.ReasonCode, MqttDisconnectKind.ProtocolError);
+            Close(ex.ReasonCode, MqttDisconnectKind.ProtocolError, ex.Message);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException)
         {
@@ -94,7 +99,7 @@ internal sealed partial class MqttConnection
     /// Closes the connection from any thread: a 5.0 client is told why with DISCONNECT (3.1.1 has none), then the
     /// read loop stops and the output is completed once what was written has been sent.
     /// </summary>
-    public void Close(MqttReasonCode reason, MqttDisconnectKind kind)
+    public void Close(MqttReasonCode reason, MqttDisconnectKind kind, string? reasonString = null)
     {
         if (Interlocked.Exchange(ref _closeRequested, 1) == 1)
         {
@@ -104,7 +109,7 @@ internal sealed partial class MqttConnection
         _closeKind = kind;
         if (Version == MqttProtocolVersion.V500 && _connected && reason != MqttReasonCode.Success)
         {
-            WriteDisconnect(reason);
+            WriteDisconnect(reason, reasonString);
         }
 
         _input.CancelPendingRead();
@@ -172,6 +177,11 @@ internal sealed partial class MqttConnection
         Version = connect.ProtocolVersion;
         ClientReceiveMaximum = connect.ReceiveMaximum;
         _clientMaximumPacketSize = connect.MaximumPacketSize;
+        _outboundAliasLimit = Math.Min(connect.TopicAliasMaximum, Options.OutboundTopicAliasMaximum);
+        if (_outboundAliasLimit > 0)
+        {
+            _outboundAliases = new Dictionary<byte[], ushort>(Topics.ByteArrayComparer.Instance);
+        }
         string? assignedClientId = null;
         var clientId = connect.ClientId;
         if (clientId.Length == 0)
@@ -188,14 +198,10 @@ internal sealed partial class MqttConnection
             }
         }
 
-        if (connect.AuthenticationMethod is not null)
-        {
-            // Enhanced authentication (AUTH exchange) is not offered; say so rather than guess (MQTT-4.12.0-1).
-            return RefuseConnect(clientId, MqttReasonCode.BadAuthenticationMethod);
-        }
-
         Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId);
-        var reason = await _broker.Policy.AuthenticateAsync(Client, connect.Password, linked.Token).ConfigureAwait(false);
+        var reason = connect.AuthenticationMethod is { } method
+            ? await AuthenticateExchangeAsync(method, connect.AuthenticationData, linked.Token).ConfigureAwait(false)
+            : await _broker.Policy.AuthenticateAsync(Client, connect.Password, linked.Token).ConfigureAwait(false);
         if (reason != MqttReasonCode.Success)
         {
             return RefuseConnect(clientId, reason);
@@ -238,11 +244,83 @@ internal sealed partial class MqttConnection
 
         Session = attached;
         _will = connect.Will;
+        _willDelaySeconds = connect.WillDelaySeconds;
+        _willExpirySeconds = connect.WillMessageExpirySeconds;
         _connected = true;
         StartKeepAlive(keepAlive);
         Log.ClientConnected(_broker.Logger, clientId, RemoteAddress, Version, sessionPresent);
         _broker.Policy.OnConnected(Client);
         return true;
+    }
+
+    /// <summary>
+    /// Runs an enhanced authentication exchange (4.12): the policy answers each step, and while it asks to
+    /// continue, its challenge goes out in AUTH 0x18 and the client's next packet must be AUTH 0x18 with the
+    /// same method.
+    /// </summary>
+    private async Task<MqttReasonCode> AuthenticateExchangeAsync(string method, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (Version != MqttProtocolVersion.V500)
+        {
+            return MqttReasonCode.BadAuthenticationMethod;
+        }
+
+        _authenticationMethod = method;
+        while (true)
+        {
+            var step = await _broker.Policy.AuthenticateExchangeAsync(Client!, method, data, cancellationToken).ConfigureAwait(false);
+            if (step.ReasonCode != MqttReasonCode.ContinueAuthentication)
+            {
+                return step.ReasonCode;
+            }
+
+            WriteAuth(MqttReasonCode.ContinueAuthentication, method, step.Data);
+            var auth = await ReadAuthDuringConnectAsync(cancellationToken).ConfigureAwait(false);
+            if (auth.Reason != MqttReasonCode.ContinueAuthentication || !string.Equals(auth.Method, method, StringComparison.Ordinal))
+            {
+                throw MqttProtocolException.Protocol("AUTH during CONNECT must continue the same method.");
+            }
+
+            data = auth.Data;
+        }
+    }
+
+    private async Task<MqttAuthPacket> ReadAuthDuringConnectAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var status = MqttFrameReader.TryReadFrame(buffer, Options.MaximumPacketSize, out var frame, out var consumed, out var examined);
+            if (status == MqttFrameStatus.Complete)
+            {
+                try
+                {
+                    if (frame.Type != MqttPacketType.Auth)
+                    {
+                        throw MqttProtocolException.Protocol("Only AUTH may follow CONNECT before CONNACK.");
+                    }
+
+                    _broker.Metrics.PacketReceived((int)buffer.Slice(0, consumed).Length);
+                    return MqttPacketDecoder.DecodeAuth(frame.Flags, GetBody(frame.Body).Span);
+                }
+                finally
+                {
+                    _input.AdvanceTo(consumed);
+                }
+            }
+
+            _input.AdvanceTo(buffer.Start, examined);
+            if (status != MqttFrameStatus.Incomplete)
+            {
+                throw new MqttProtocolException(status == MqttFrameStatus.TooLarge ? MqttReasonCode.PacketTooLarge : MqttReasonCode.MalformedPacket, "Invalid AUTH frame.");
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                throw new ConnectionAbortedException("The client left during authentication.");
+            }
+        }
     }
 
     private bool RefuseConnect(string clientId, MqttReasonCode reason)
@@ -420,10 +498,11 @@ internal sealed partial class MqttConnection
                     kind = MqttDisconnectKind.TakenOver;
                 }
 
-                if (_will is { } will && kind is not (MqttDisconnectKind.Clean or MqttDisconnectKind.TakenOver))
+                if (_will is { } will && kind is not MqttDisconnectKind.Clean)
                 {
-                    // The last will goes out on any end but a normal DISCONNECT (MQTT-3.1.2-8, -10).
-                    _broker.Publish(will);
+                    // The last will goes out on any end but a normal DISCONNECT (MQTT-3.1.2-8, -10), a takeover
+                    // included (3.1.4-3), after its Will Delay Interval unless the session is resumed first.
+                    _broker.PublishWill(Session, will, _willDelaySeconds, _willExpirySeconds);
                 }
 
                 Log.ClientDisconnected(_broker.Logger, Client.ClientId, kind);

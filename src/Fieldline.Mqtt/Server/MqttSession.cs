@@ -1,24 +1,36 @@
+using Fieldline.Mqtt.Persistence;
+using Fieldline.Mqtt.Protocol;
 using Fieldline.Mqtt.Topics;
 
 namespace Fieldline.Mqtt.Server;
 
 /// <summary>
-/// The state MQTT keeps for a client id across connections: subscriptions, QoS 1 messages in flight towards it,
+/// The state MQTT keeps for a client id across connections: subscriptions, QoS 1/2 messages in flight towards it,
 /// messages queued while it is offline or its window is full, and QoS 2 packet ids received but not released.
 /// </summary>
+/// <remarks>
+/// Design note. Everything here changes under the session's lock, and every change that a persistent session
+/// must not lose is appended to the broker's state store in the same critical section, so the store sees the
+/// changes of one session in the order they happened. Appending never waits; whoever acknowledges something
+/// because of such a change (the publisher's PUBACK, a SUBACK) waits for the store's durable point first.
+/// </remarks>
 internal sealed class MqttSession
 {
+    private readonly MqttBroker _broker;
     private readonly Lock _sync = new();
-    private readonly Dictionary<ushort, InflightMessage> _inflight = [];
-    private readonly Queue<QueuedMessage> _queue = new();
+    private readonly Dictionary<ushort, Delivery> _inflight = [];
+    private readonly DeliveryQueue _queue = new();
     private readonly HashSet<ushort> _incomingQos2 = [];
     private readonly Dictionary<string, TopicSubscription<MqttSession>> _subscriptions = new(StringComparer.Ordinal);
     private TaskCompletionSource? _uncongested;
+    private int _congestionLowWater = int.MaxValue;
     private ushort _nextPacketId;
     private long _sequence;
+    private uint _expirySeconds;
 
-    public MqttSession(string clientId, string? owner)
+    public MqttSession(MqttBroker broker, string clientId, string? owner)
     {
+        _broker = broker;
         ClientId = clientId;
         Owner = owner;
     }
@@ -32,11 +44,44 @@ internal sealed class MqttSession
     public MqttConnection? Connection { get; private set; }
 
     /// <summary>Seconds the session outlives its connection; <see cref="uint.MaxValue"/> means forever.</summary>
-    public uint ExpirySeconds { get; set; }
+    public uint ExpirySeconds
+    {
+        get => _expirySeconds;
+        set
+        {
+            lock (_sync)
+            {
+                var wasStored = IsStored;
+                _expirySeconds = value;
+                if (IsStored)
+                {
+                    _broker.Store!.PutSession(new MqttStoredSession(ClientId, Owner, value, Connection is null ? DisconnectedAt : null));
+                }
+                else if (wasStored)
+                {
+                    _broker.Store!.RemoveSession(ClientId);
+                }
+            }
+        }
+    }
 
-    public long DisconnectedAtTimestamp { get; set; }
+    /// <summary>When the client went offline (wall clock, so that expiry counts across restarts).</summary>
+    public DateTimeOffset DisconnectedAt { get; private set; }
 
-    public bool IsPersistent => ExpirySeconds > 0;
+    public bool IsPersistent => _expirySeconds > 0;
+
+    /// <summary>Whether the broker's state store keeps this session.</summary>
+    private bool IsStored => _expirySeconds > 0 && _broker.Store is not null;
+
+    /// <summary>Whether a QoS 1/2 message sent now would go out at once rather than wait in the queue.</summary>
+    public bool HasRoom
+    {
+        get
+        {
+            var connection = Connection;
+            return connection is not null && _queue.Count == 0 && _inflight.Count < Window(connection);
+        }
+    }
 
     public int SubscriptionCount
     {
@@ -49,28 +94,113 @@ internal sealed class MqttSession
         }
     }
 
+    public int QueuedCount
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _queue.Count;
+            }
+        }
+    }
+
+    /// <summary>Rebuilds a session read from the state store (the broker adds its subscriptions to the trees).</summary>
+    public void Restore(MqttStoredSessionState stored, DateTimeOffset now)
+    {
+        lock (_sync)
+        {
+            _expirySeconds = stored.Session.ExpirySeconds;
+
+            // A session the crash left marked connected went offline when the process ended; counting from the
+            // restart errs on the side of keeping it.
+            DisconnectedAt = stored.Session.DisconnectedAt ?? now;
+            foreach (var subscription in stored.Subscriptions)
+            {
+                _subscriptions[subscription.Filter] = new TopicSubscription<MqttSession>(
+                    this, subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, subscription.SubscriptionIdentifier);
+            }
+
+            foreach (var stored1 in stored.Deliveries)
+            {
+                stored1.Message.StoreId = stored1.MessageId;
+                var delivery = new Delivery
+                {
+                    Sequence = stored1.Sequence,
+                    Message = stored1.Message,
+                    Qos = stored1.QualityOfService,
+                    Retain = stored1.Retain,
+                    PacketId = stored1.PacketId,
+                    State = stored1.State,
+                    SubscriptionIds = SubscriptionIdentifiers.From(stored1.SubscriptionIdentifiers),
+                    Stored = true,
+                };
+                _sequence = Math.Max(_sequence, delivery.Sequence);
+                if (delivery.State == MqttDeliveryState.Queued || delivery.PacketId == 0 || _inflight.ContainsKey(delivery.PacketId))
+                {
+                    delivery.State = MqttDeliveryState.Queued;
+                    _queue.Enqueue(delivery);
+                }
+                else
+                {
+                    _inflight[delivery.PacketId] = delivery;
+                }
+            }
+
+            foreach (var packetId in stored.IncomingQos2)
+            {
+                _incomingQos2.Add(packetId);
+            }
+        }
+    }
+
+    public IReadOnlyList<TopicSubscription<MqttSession>> GetSubscriptions()
+    {
+        lock (_sync)
+        {
+            return [.. _subscriptions.Values];
+        }
+    }
+
     /// <summary>
     /// Attaches a connection: <paramref name="beforeVisible"/> (CONNACK) is written first, then the connection
-    /// becomes the session's, then unacknowledged messages are resent with DUP in their original order
-    /// (MQTT-4.4.0-1) and queued ones follow. All under the session's lock, so no delivery interleaves.
+    /// becomes the session's, then unacknowledged messages are resent in their original order (PUBLISH with DUP,
+    /// or PUBREL for a QoS 2 message already received, MQTT-4.4.0-1) and queued ones follow. All under the
+    /// session's lock, so no delivery interleaves.
     /// </summary>
-    public void AttachAndResume(MqttConnection connection, Action beforeVisible, int maxInflight)
+    public void AttachAndResume(MqttConnection connection, Action beforeVisible)
     {
         lock (_sync)
         {
             beforeVisible();
             Connection = connection;
-            foreach (var (packetId, inflight) in _inflight.OrderBy(pair => pair.Value.Sequence))
+            if (IsStored)
             {
-                connection.SendPublish(inflight.Message.TopicUtf8, inflight.Message.Payload.Span, inflight.Message.Properties.Span, 1, inflight.Retain, dup: true, packetId);
+                _broker.Store!.PutSession(new MqttStoredSession(ClientId, Owner, _expirySeconds, null));
             }
 
-            DrainQueueLocked(maxInflight);
+            foreach (var (packetId, delivery) in _inflight.OrderBy(pair => pair.Value.Sequence))
+            {
+                if (delivery.State == MqttDeliveryState.Released)
+                {
+                    connection.SendPubRel(packetId);
+                }
+                else
+                {
+                    Send(connection, delivery, dup: true);
+                }
+            }
+
+            DrainQueueLocked();
         }
     }
 
-    /// <summary>Detaches <paramref name="connection"/> if it is still the one attached; false when another took over.</summary>
-    public bool Detach(MqttConnection connection)
+    /// <summary>
+    /// Detaches <paramref name="connection"/> if it is still the one attached; false when another took over.
+    /// Deliveries that came through a shared subscription and were not received yet are taken out of the session
+    /// into <paramref name="reassign"/>, for the broker to hand to another member of their group.
+    /// </summary>
+    public bool Detach(MqttConnection connection, DateTimeOffset now, List<Delivery> reassign)
     {
         lock (_sync)
         {
@@ -80,6 +210,34 @@ internal sealed class MqttSession
             }
 
             Connection = null;
+            DisconnectedAt = now;
+            if (IsStored)
+            {
+                _broker.Store!.PutSession(new MqttStoredSession(ClientId, Owner, _expirySeconds, now));
+            }
+
+            foreach (var (packetId, delivery) in _inflight)
+            {
+                if (delivery.Group is not null && delivery.State == MqttDeliveryState.Sent)
+                {
+                    reassign.Add(delivery);
+                }
+            }
+
+            foreach (var delivery in reassign)
+            {
+                _inflight.Remove(delivery.PacketId);
+            }
+
+            reassign.AddRange(_queue.RemoveAll(d => d.Group is not null));
+            foreach (var delivery in reassign)
+            {
+                if (delivery.Stored)
+                {
+                    _broker.Store!.RemoveDelivery(ClientId, delivery.Sequence);
+                }
+            }
+
             ReleaseCongestionLocked();
             return true;
         }
@@ -90,6 +248,11 @@ internal sealed class MqttSession
         lock (_sync)
         {
             _subscriptions[subscription.Filter] = subscription;
+            if (IsStored)
+            {
+                _broker.Store!.PutSubscription(ClientId, new MqttStoredSubscription(
+                    subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, subscription.SubscriptionIdentifier));
+            }
         }
     }
 
@@ -97,7 +260,17 @@ internal sealed class MqttSession
     {
         lock (_sync)
         {
-            return _subscriptions.Remove(filter);
+            if (!_subscriptions.Remove(filter))
+            {
+                return false;
+            }
+
+            if (IsStored)
+            {
+                _broker.Store!.RemoveSubscription(ClientId, filter);
+            }
+
+            return true;
         }
     }
 
@@ -122,7 +295,17 @@ internal sealed class MqttSession
     {
         lock (_sync)
         {
-            return _incomingQos2.Add(packetId);
+            if (!_incomingQos2.Add(packetId))
+            {
+                return false;
+            }
+
+            if (IsStored)
+            {
+                _broker.Store!.PutIncomingQos2(ClientId, packetId);
+            }
+
+            return true;
         }
     }
 
@@ -138,46 +321,85 @@ internal sealed class MqttSession
     {
         lock (_sync)
         {
-            return _incomingQos2.Remove(packetId);
+            if (!_incomingQos2.Remove(packetId))
+            {
+                return false;
+            }
+
+            if (IsStored)
+            {
+                _broker.Store!.RemoveIncomingQos2(ClientId, packetId);
+            }
+
+            return true;
         }
     }
 
     /// <summary>
-    /// Delivers a QoS 1 message: sent at once when the client is connected and its window has room, otherwise
-    /// queued. Returns false when the queue was full and the oldest message was dropped.
+    /// Delivers a message: sent at once when the client is connected and its window has room, otherwise queued
+    /// (QoS 0 only for an offline persistent session; a connected client gets QoS 0 straight from the router).
     /// </summary>
     /// <remarks>
-    /// <paramref name="congested"/> is the client's connection when, connected, it has <paramref name="highWater"/>
-    /// or more messages queued: the publisher should then wait on <see cref="WhenUncongested"/>.
+    /// <paramref name="congested"/> is the client's connection when, connected, it has the high-water mark or more
+    /// messages queued: the publisher should then wait on <see cref="WhenUncongested"/>.
     /// </remarks>
-    public bool EnqueueQos1(MqttApplicationMessage message, bool retain, int maxQueued, int maxInflight, int highWater, out MqttConnection? sentTo, out MqttConnection? congested)
+    public DeliveryOutcome Enqueue(MqttApplicationMessage message, byte qos, bool retain, SubscriptionIdentifiers subscriptionIds, SharedSubscriptionGroup? group, int highWater, out MqttConnection? sentTo, out MqttConnection? congested)
     {
         sentTo = null;
         congested = null;
+        var options = _broker.Options;
         lock (_sync)
         {
+            var delivery = new Delivery
+            {
+                Sequence = ++_sequence,
+                Message = message,
+                Qos = qos,
+                Retain = retain,
+                SubscriptionIds = subscriptionIds,
+                Group = group,
+            };
             var connection = Connection;
-            if (connection is not null && _queue.Count == 0 && _inflight.Count < Math.Min(maxInflight, connection.ClientReceiveMaximum))
+            if (connection is not null && _queue.Count == 0 && _inflight.Count < Window(connection))
             {
-                SendLocked(connection, message, retain);
+                var stored = StoreLocked(ref delivery);
+                SendNewLocked(connection, ref delivery);
                 sentTo = connection;
-                return true;
+                return stored ? DeliveryOutcome.SentAndStored : DeliveryOutcome.Sent;
             }
 
-            var dropped = false;
-            if (_queue.Count >= maxQueued)
+            if (connection is null && qos == 0 && !IsPersistent)
             {
-                _queue.Dequeue();
-                dropped = true;
+                return DeliveryOutcome.Dropped;
             }
 
-            _queue.Enqueue(new QueuedMessage(message, retain));
+            // Make room: expired messages first, then the oldest QoS 0 ones; accepted QoS 1/2 messages are never
+            // dropped for a newer one, which is refused instead (5.0 publishers hear 0x97 Quota exceeded).
+            var size = delivery.Size;
+            while (_queue.Count > 0 && (_queue.Count + 1 > options.MaximumQueuedMessagesPerSession || _queue.Bytes + size > options.MaximumQueuedBytesPerSession))
+            {
+                if (!_queue.TryRemoveOldestQos0(out _))
+                {
+                    break;
+                }
+
+                _broker.Metrics.Dropped("queue_full_qos0");
+            }
+
+            if (_queue.Count + 1 > options.MaximumQueuedMessagesPerSession || _queue.Bytes + size > options.MaximumQueuedBytesPerSession)
+            {
+                _broker.Metrics.Dropped(qos == 0 ? "queue_full_qos0" : "queue_full");
+                return qos == 0 ? DeliveryOutcome.Dropped : DeliveryOutcome.Refused;
+            }
+
+            var wasStored = StoreLocked(ref delivery);
+            _queue.Enqueue(delivery);
             if (connection is not null && _queue.Count >= highWater)
             {
                 congested = connection;
             }
 
-            return !dropped;
+            return wasStored ? DeliveryOutcome.QueuedAndStored : DeliveryOutcome.Queued;
         }
     }
 
@@ -197,34 +419,88 @@ internal sealed class MqttSession
     }
 
     /// <summary>Handles PUBACK: frees the packet id and sends what waits in the queue.</summary>
-    public bool Acknowledge(ushort packetId, int maxInflight)
+    public bool Acknowledge(ushort packetId) => Complete(packetId, MqttDeliveryState.Sent, qos: 1);
+
+    /// <summary>
+    /// Handles PUBREC of a QoS 2 delivery: the client has the message; from now on only PUBREL/PUBCOMP remain
+    /// (MQTT-4.3.3). A PUBREC with an error reason ends the delivery. Returns whether the packet id was in flight.
+    /// </summary>
+    public bool Received(ushort packetId, MqttReasonCode reason)
     {
         lock (_sync)
         {
-            if (!_inflight.Remove(packetId))
+            ref var delivery = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_inflight, packetId);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref delivery) || delivery.Qos != 2)
             {
                 return false;
             }
 
-            DrainQueueLocked(maxInflight);
+            if ((byte)reason >= 0x80)
+            {
+                RemoveInflightLocked(packetId, delivery);
+                DrainQueueLocked();
+                return true;
+            }
+
+            delivery.State = MqttDeliveryState.Released;
+            if (delivery.Stored)
+            {
+                _broker.Store!.UpdateDelivery(ClientId, delivery.Sequence, packetId, MqttDeliveryState.Released);
+            }
+
+            Connection?.SendPubRel(packetId);
             return true;
         }
     }
 
-    /// <summary>Forgets everything when the session ends (clean start or expiry).</summary>
+    /// <summary>Handles PUBCOMP: the QoS 2 delivery is complete.</summary>
+    public bool CompleteQos2(ushort packetId) => Complete(packetId, MqttDeliveryState.Released, qos: 2);
+
+    /// <summary>Forgets everything when the session ends (clean start or expiry); the store forgets it too.</summary>
     public void Clear()
     {
         lock (_sync)
         {
+            var wasStored = IsStored;
             _inflight.Clear();
             _queue.Clear();
             _incomingQos2.Clear();
             _subscriptions.Clear();
             ReleaseCongestionLocked();
+            if (wasStored)
+            {
+                _broker.Store!.RemoveSession(ClientId);
+            }
         }
     }
 
-    private void DrainQueueLocked(int maxInflight)
+    private bool Complete(ushort packetId, MqttDeliveryState expectedState, byte qos)
+    {
+        lock (_sync)
+        {
+            if (!_inflight.TryGetValue(packetId, out var delivery) || delivery.Qos != qos || delivery.State != expectedState)
+            {
+                return false;
+            }
+
+            RemoveInflightLocked(packetId, delivery);
+            DrainQueueLocked();
+            return true;
+        }
+    }
+
+    private void RemoveInflightLocked(ushort packetId, in Delivery delivery)
+    {
+        _inflight.Remove(packetId);
+        if (delivery.Stored)
+        {
+            _broker.Store!.RemoveDelivery(ClientId, delivery.Sequence);
+        }
+    }
+
+    private int Window(MqttConnection connection) => Math.Min(_broker.Options.MaximumInflightPerClient, connection.ClientReceiveMaximum);
+
+    private void DrainQueueLocked()
     {
         var connection = Connection;
         if (connection is null)
@@ -232,11 +508,29 @@ internal sealed class MqttSession
             return;
         }
 
-        var window = Math.Min(maxInflight, connection.ClientReceiveMaximum);
-        while (_queue.Count > 0 && _inflight.Count < window)
+        var window = Window(connection);
+        var now = default(DateTimeOffset?);
+        while (_inflight.Count < window && _queue.TryDequeue(out var delivery))
         {
-            var queued = _queue.Dequeue();
-            SendLocked(connection, queued.Message, queued.Retain);
+            if (delivery.Message.ExpiresAt is { } expiresAt && expiresAt <= (now ??= _broker.TimeProvider.GetUtcNow()))
+            {
+                // MQTT-3.3.2-5: an expired message is not delivered to a subscriber that has not started receiving it.
+                _broker.Metrics.Dropped("expired");
+                if (delivery.Stored)
+                {
+                    _broker.Store!.RemoveDelivery(ClientId, delivery.Sequence);
+                }
+
+                continue;
+            }
+
+            if (delivery.Qos == 0)
+            {
+                Send(connection, delivery, dup: false);
+                continue;
+            }
+
+            SendNewLocked(connection, ref delivery);
         }
 
         if (_uncongested is not null && _queue.Count < _congestionLowWater)
@@ -245,8 +539,6 @@ internal sealed class MqttSession
         }
     }
 
-    private int _congestionLowWater = int.MaxValue;
-
     private void ReleaseCongestionLocked()
     {
         var waiters = _uncongested;
@@ -254,8 +546,35 @@ internal sealed class MqttSession
         waiters?.TrySetResult();
     }
 
-    private void SendLocked(MqttConnection connection, MqttApplicationMessage message, bool retain)
+    /// <summary>Appends a QoS 1/2 delivery of a persistent session to the store; true when it did.</summary>
+    private bool StoreLocked(ref Delivery delivery)
     {
+        if (delivery.Qos == 0 || !IsStored)
+        {
+            return false;
+        }
+
+        delivery.Stored = true;
+        _broker.Store!.PutDelivery(ClientId, new MqttStoredDelivery(
+            delivery.Sequence,
+            _broker.StoreIdOf(delivery.Message),
+            delivery.Message,
+            delivery.Qos,
+            delivery.Retain,
+            0,
+            MqttDeliveryState.Queued,
+            delivery.SubscriptionIds.IsEmpty ? [] : delivery.SubscriptionIds.ToArray()));
+        return true;
+    }
+
+    private void SendNewLocked(MqttConnection connection, ref Delivery delivery)
+    {
+        if (delivery.Qos == 0)
+        {
+            Send(connection, delivery, dup: false);
+            return;
+        }
+
         ushort packetId;
         do
         {
@@ -267,15 +586,65 @@ internal sealed class MqttSession
         }
         while (_inflight.ContainsKey(packetId));
 
+        delivery.PacketId = packetId;
+        delivery.State = MqttDeliveryState.Sent;
+
         // A message the client cannot take (its Maximum Packet Size) is discarded for it, not left in flight
         // where it would hold a slot of the window forever (MQTT-3.1.2-25).
-        if (connection.SendPublish(message.TopicUtf8, message.Payload.Span, message.Properties.Span, 1, retain, dup: false, packetId))
+        if (Send(connection, delivery, dup: false))
         {
-            _inflight[packetId] = new InflightMessage(message, retain, ++_sequence);
+            _inflight[packetId] = delivery;
+            if (delivery.Stored)
+            {
+                _broker.Store!.UpdateDelivery(ClientId, delivery.Sequence, packetId, MqttDeliveryState.Sent);
+            }
+        }
+        else if (delivery.Stored)
+        {
+            _broker.Store!.RemoveDelivery(ClientId, delivery.Sequence);
         }
     }
 
-    private readonly record struct InflightMessage(MqttApplicationMessage Message, bool Retain, long Sequence);
+    private bool Send(MqttConnection connection, in Delivery delivery, bool dup)
+    {
+        var message = delivery.Message;
+        uint? remaining = null;
+        if (message.ExpiresAt is { } expiresAt)
+        {
+            // The subscriber is told how long the message has left, not how long it had (MQTT-3.3.2-6).
+            remaining = (uint)Math.Max(0, Math.Ceiling((expiresAt - _broker.TimeProvider.GetUtcNow()).TotalSeconds));
+        }
 
-    private readonly record struct QueuedMessage(MqttApplicationMessage Message, bool Retain);
+        return connection.SendPublish(
+            message.TopicUtf8,
+            message.Payload.Span,
+            message.Properties.Span,
+            delivery.Qos,
+            delivery.Retain,
+            dup,
+            delivery.PacketId,
+            new MqttPublishExtras(remaining, delivery.SubscriptionIds));
+    }
+}
+
+/// <summary>What became of a message routed to one session.</summary>
+internal enum DeliveryOutcome
+{
+    /// <summary>Written to the client's connection.</summary>
+    Sent,
+
+    /// <summary>Written to the client's connection, and kept in the state store until acknowledged.</summary>
+    SentAndStored,
+
+    /// <summary>Waiting in the session's queue.</summary>
+    Queued,
+
+    /// <summary>Waiting in the session's queue and in the state store.</summary>
+    QueuedAndStored,
+
+    /// <summary>A QoS 0 message not delivered (offline clean session, or a full queue).</summary>
+    Dropped,
+
+    /// <summary>A QoS 1/2 message refused because the session's queue is full.</summary>
+    Refused,
 }

@@ -291,7 +291,7 @@ internal sealed class TopicTree<TSubscriber> : IDisposable
 }
 
 /// <summary>A subscription as stored in the tree: who, to what, with which options.</summary>
-internal sealed record TopicSubscription<TSubscriber>(TSubscriber Subscriber, string Filter, byte MaximumQoS, bool NoLocal, bool RetainAsPublished, byte RetainHandling)
+internal sealed record TopicSubscription<TSubscriber>(TSubscriber Subscriber, string Filter, byte MaximumQoS, bool NoLocal, bool RetainAsPublished, byte RetainHandling, uint SubscriptionIdentifier = 0)
     where TSubscriber : class;
 
 /// <summary>Equality of byte arrays by content, with span lookups (no allocation per lookup).</summary>

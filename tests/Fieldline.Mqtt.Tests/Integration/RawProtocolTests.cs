@@ -21,7 +21,10 @@ public class RawProtocolTests
         await using var bad = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "bad");
         await bad.SendAsync(Packet(0x36, Str("t/x"), U16(1), [0], [1])); // PUBLISH with QoS 3
         var packets = await bad.ReadUntilClosedAsync();
-        Assert.Equal(["E0 8100"], packets.Select(p => p.ToString()));
+        var disconnect = Assert.Single(packets);
+        Assert.Equal(0xE0, disconnect.Header);
+        Assert.Equal(0x81, disconnect.Body[0]);
+        Assert.Contains("QoS 3", System.Text.Encoding.UTF8.GetString(disconnect.Body), StringComparison.Ordinal); // the reason string says why
 
         await using var publisher = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "pub");
         await publisher.SendAsync(Publish(5, "t/y", [42]));
@@ -47,7 +50,9 @@ public class RawProtocolTests
         // Only the fixed header and the start of the body: the broker must refuse before the rest arrives.
         await client.SendAsync([0x30, .. Vbi(2000), .. Str("t"), 1, 2, 3]);
         var packets = await client.ReadUntilClosedAsync();
-        Assert.Equal(["E0 9500"], packets.Select(p => p.ToString()));
+        var disconnect = Assert.Single(packets);
+        Assert.Equal(0xE0, disconnect.Header);
+        Assert.Equal(0x95, disconnect.Body[0]);
     }
 
     [Fact]
@@ -288,7 +293,7 @@ public class RawProtocolTests
         await using var broker = await TestBroker.StartAsync();
         await using var subscriber = await RawMqttClient.ConnectMqttAsync(broker.Port, 4, "s");
         await subscriber.SendAsync(Subscribe(4, 1, "q2", 2));
-        Assert.Equal("90 000101", (await subscriber.ReadPacketAsync())!.ToString()); // QoS 2 granted as 1
+        Assert.Equal("90 000102", (await subscriber.ReadPacketAsync())!.ToString());
 
         await using var publisher = await RawMqttClient.ConnectMqttAsync(broker.Port, 4, "p");
         await publisher.SendAsync(Publish(4, "q2", [1], qos: 2, packetId: 3));
@@ -300,9 +305,12 @@ public class RawProtocolTests
         await publisher.SendAsync([0x62, 0x02, 0x00, 0x03]);
         Assert.Equal("70 0003", (await publisher.ReadPacketAsync())!.ToString());
 
+        // Delivered at QoS 2 too: PUBLISH, PUBREC from the subscriber, PUBREL from the broker, PUBCOMP.
         var delivered = (await subscriber.ReadPacketAsync())!;
-        Assert.Equal(0x32, delivered.Header);
-        await subscriber.SendAsync([0x40, 0x02, delivered.Body[3], delivered.Body[4]]);
+        Assert.Equal(0x34, delivered.Header);
+        await subscriber.SendAsync([0x50, 0x02, delivered.Body[4], delivered.Body[5]]);
+        Assert.Equal($"62 {delivered.Body[4]:X2}{delivered.Body[5]:X2}", (await subscriber.ReadPacketAsync())!.ToString());
+        await subscriber.SendAsync([0x70, 0x02, delivered.Body[4], delivered.Body[5]]);
         await subscriber.SendAsync(PingReq);
         Assert.Equal("D0 ", (await subscriber.ReadPacketAsync())!.ToString());
     }

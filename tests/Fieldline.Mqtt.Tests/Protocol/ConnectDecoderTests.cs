@@ -94,8 +94,9 @@ public class ConnectDecoderTests
         Assert.Equal("w", connect.Will!.Topic);
         Assert.Equal("X"u8.ToArray(), connect.Will.Payload.ToArray());
 
-        // The will delay belongs to CONNECT; the message expiry is forwarded with the will.
-        Assert.Equal(new byte[] { 0x02, 0x00, 0x00, 0x00, 0x3C }, connect.Will.Properties.ToArray());
+        // The will delay belongs to CONNECT; the message expiry is written per delivery, counted from the will's publication.
+        Assert.Empty(connect.Will.Properties.ToArray());
+        Assert.Equal(60u, connect.WillMessageExpirySeconds);
         Assert.Equal("u", connect.Username);
         Assert.Equal("p"u8.ToArray(), connect.Password);
     }

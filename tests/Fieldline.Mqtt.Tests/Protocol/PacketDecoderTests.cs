@@ -69,11 +69,26 @@ public class PacketDecoderTests
     }
 
     [Fact]
-    public void A_topic_alias_is_topic_alias_invalid()
+    public void Topic_alias_0_is_topic_alias_invalid()
     {
-        var body = Concat(Str("t"), Props([0x23, 0x00, 0x01]));
+        var body = Concat(Str("t"), Props([0x23, 0x00, 0x00]));
         var ex = Assert.Throws<MqttProtocolException>(() => MqttPacketDecoder.DecodePublish(0, body, V500));
         Assert.Equal(MqttReasonCode.TopicAliasInvalid, ex.ReasonCode);
+    }
+
+    [Fact]
+    public void A_topic_alias_with_an_empty_topic_is_decoded_and_its_properties_can_be_cut_out()
+    {
+        var body = Concat(Str(""), Props([0x01, 1], [0x23, 0x00, 0x07], [0x02, 0, 0, 0, 9], [0x03, .. Str("ct")]), [1, 2]);
+        var publish = MqttPacketDecoder.DecodePublish(0, body, V500);
+        Assert.True(publish.TopicUtf8.IsEmpty);
+        Assert.Equal(7, publish.TopicAlias);
+        Assert.Equal(9u, publish.MessageExpirySeconds);
+        Assert.True(publish.IsUtf8Payload);
+
+        var stripped = new byte[publish.Properties.Length];
+        var length = MqttPacketDecoder.StripDeliveryProperties(publish.Properties.Span, publish.AliasPropertyRange, publish.ExpiryPropertyRange, stripped);
+        Assert.Equal(Hex([0x01, 1, 0x03, .. Str("ct")]), Hex(stripped.AsSpan(0, length).ToArray()));
     }
 
     [Theory]

@@ -26,14 +26,13 @@ public class PacketEncoderTests
     [Fact]
     public void A_5_0_connack_announces_the_server_capabilities()
     {
-        var bytes = Encode(w => MqttPacketEncoder.WriteConnAck(w, MqttProtocolVersion.V500, false, MqttReasonCode.Success, null, new MqttServerCapabilities(0x10000, 100)));
+        var bytes = Encode(w => MqttPacketEncoder.WriteConnAck(w, MqttProtocolVersion.V500, false, MqttReasonCode.Success, null, new MqttServerCapabilities(0x10000, 100, TopicAliasMaximum: 10)));
         byte[] expected =
         [
-            0x20, 0x0F, 0x00, 0x00, 0x0C,
+            0x20, 0x0E, 0x00, 0x00, 0x0B,
             0x27, 0x00, 0x01, 0x00, 0x00, // maximum packet size 65536
             0x21, 0x00, 0x64,             // receive maximum 100
-            0x2A, 0x00,                   // shared subscriptions not available
-            0x29, 0x00,                   // subscription identifiers not available
+            0x22, 0x00, 0x0A,             // topic alias maximum 10 (shared subscriptions and identifiers: available, the default)
         ];
         Assert.Equal(Hex(expected), Hex(bytes));
     }
@@ -44,11 +43,9 @@ public class PacketEncoderTests
         var bytes = Encode(w => MqttPacketEncoder.WriteConnAck(w, MqttProtocolVersion.V500, true, MqttReasonCode.Success, "ab", new MqttServerCapabilities(256, 1, 30)));
         byte[] expected =
         [
-            0x20, 0x17, 0x01, 0x00, 0x14,
+            0x20, 0x13, 0x01, 0x00, 0x10,
             0x27, 0x00, 0x00, 0x01, 0x00,
             0x21, 0x00, 0x01,
-            0x2A, 0x00,
-            0x29, 0x00,
             0x13, 0x00, 0x1E,
             0x12, 0x00, 0x02, (byte)'a', (byte)'b',
         ];
