@@ -452,6 +452,22 @@ public sealed class MqttBroker : IAsyncDisposable
             return null;
         }
 
+        // No Local is a property of one subscription: the publisher's own No Local subscriptions drop out before
+        // its other matching subscriptions are merged.
+        if (route.Origin is { } origin)
+        {
+            var kept = 0;
+            for (var i = 0; i < matches.Count; i++)
+            {
+                if (!(matches[i].NoLocal && matches[i].Subscriber == origin))
+                {
+                    matches[kept++] = matches[i];
+                }
+            }
+
+            matches.RemoveRange(kept, matches.Count - kept);
+        }
+
         // A client with overlapping subscriptions gets the message once, at the highest QoS granted, with the
         // identifiers of all of them (MQTT-3.3.4-2, -3).
         scratch.Identifiers.Clear();
@@ -464,11 +480,6 @@ public sealed class MqttBroker : IAsyncDisposable
         foreach (var match in matches)
         {
             var session = match.Subscriber;
-            if (match.NoLocal && session == route.Origin)
-            {
-                continue;
-            }
-
             var identifiers = scratch.Identifiers.TryGetValue(session, out var many) ? many : new SubscriptionIdentifiers(match.SubscriptionIdentifier);
             Deliver(ref route, match, session, identifiers, null, ref backedUp);
         }

@@ -16,6 +16,9 @@ public sealed class MqttNetClient : IAsyncDisposable
 
     public ConcurrentQueue<Received> Messages { get; } = new();
 
+    /// <summary>The messages as MQTTnet decoded them, with their 5.0 properties.</summary>
+    public ConcurrentQueue<MQTTnet.MqttApplicationMessage> Full { get; } = new();
+
     public TaskCompletionSource<MqttClientDisconnectedEventArgs> Disconnected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public static async Task<MqttNetClient> ConnectAsync(int port, string clientId, MqttNetVersion version, Action<MqttClientOptionsBuilder>? configure = null)
@@ -25,6 +28,7 @@ public sealed class MqttNetClient : IAsyncDisposable
         client.ApplicationMessageReceivedAsync += e =>
         {
             var m = e.ApplicationMessage;
+            result.Full.Enqueue(m);
             result.Messages.Enqueue(new Received(m.Topic, m.ConvertPayloadToString() ?? "", (int)m.QualityOfServiceLevel, m.Retain, m.Dup));
             return Task.CompletedTask;
         };

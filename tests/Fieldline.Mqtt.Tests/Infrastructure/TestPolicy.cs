@@ -15,8 +15,13 @@ public sealed class TestPolicy : MqttBrokerPolicy
 
     public PublishHook? Publish { get; init; }
 
+    public Func<string, ReadOnlyMemory<byte>, MqttAuthenticationStep>? Exchange { get; init; }
+
     public override ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Authenticate?.Invoke(client, password) ?? MqttReasonCode.Success);
+
+    public override ValueTask<MqttAuthenticationStep> AuthenticateExchangeAsync(MqttClientContext client, string method, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        Exchange is null ? base.AuthenticateExchangeAsync(client, method, data, cancellationToken) : ValueTask.FromResult(Exchange(method, data));
 
     public override bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) =>
         AllowPublish is null ? base.CanPublish(client, topic) : AllowPublish(System.Text.Encoding.UTF8.GetString(topic));
