@@ -13,6 +13,8 @@ namespace Fieldline.Storage.Sqlite.Mqtt;
 /// Durability: SQLite in WAL mode with <c>synchronous=NORMAL</c>, like the telemetry store. What
 /// <see cref="WhenDurable"/> confirmed survives a killed process (kill -9, crash); a power loss or kernel crash can
 /// lose the last commits. Appends from several threads are allowed; each thread's appends keep their order.
+/// Times (a session's disconnection, a message's expiry) are stored to the millisecond. Subscriptions, deliveries
+/// and QoS 2 packet ids of a client id without a session record are not loaded (the load logs how many).
 /// </remarks>
 public sealed partial class SqliteMqttStateStore : IMqttStateStore
 {

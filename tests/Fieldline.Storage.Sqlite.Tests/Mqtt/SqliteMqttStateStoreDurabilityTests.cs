@@ -79,27 +79,28 @@ public sealed class SqliteMqttStateStoreDurabilityTests : IAsyncLifetime
         store.PutSession(Session("b"));
         await store.WhenDurable().WaitAsync(Bound);
 
-        // A real SQLite failure in the middle of a batch: a trigger that refuses one topic.
+        // A real SQLite failure in the middle of a change: a trigger refuses deliveries to "a", after the message
+        // content was already inserted in the same transaction.
         using (var connection = fixture.OpenRaw(readOnly: false))
         using (var command = connection.CreateCommand())
         {
-            command.CommandText = "CREATE TRIGGER refuse BEFORE INSERT ON retained WHEN NEW.topic = 'refused' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END";
+            command.CommandText = "CREATE TRIGGER refuse BEFORE INSERT ON delivery WHEN NEW.client_id = 'a' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END";
             command.ExecuteNonQuery();
         }
 
         var message = Message("routed", "to a and later b");
         store.PutDelivery("a", Delivery(1, 7, message));
-        store.PutRetained(Message("refused", "x", retain: true));
         var failed = store.WhenDurable();
         var error = await Assert.ThrowsAsync<SqliteException>(() => failed.WaitAsync(Bound));
         Assert.Contains("refused by the test", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, fixture.CountRows("message"));
 
         // With nothing pending, the failed batch is still what a caller is told.
         Assert.Same(failed, store.WhenDurable());
         var logged = Assert.Single(fixture.Log.Entries, e => e.Level == LogLevel.Error);
         Assert.Same(error, logged.Exception);
 
-        // The rolled-back batch had counted a reference to message 7; the next batch must store its content again.
+        // The rolled-back batch had counted a reference to message 7; the next batch must store its content.
         store.PutDelivery("b", Delivery(1, 7, message));
         store.PutRetained(Message("accepted", "y", retain: true));
         await store.WhenDurable().WaitAsync(Bound);
