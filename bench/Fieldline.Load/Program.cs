@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Fieldline.Load;
 using MQTTnet;
 using MQTTnet.Protocol;
 
@@ -11,6 +11,7 @@ using MQTTnet.Protocol;
 //   fieldline-load ingest --url URL --admin-key KEY --mqtt-port PORT [--mqtt-host 127.0.0.1] [--devices 20]
 //                         [--messages 5000 (per device)] [--values-per-message 10] [--inflight 100]
 //   fieldline-load idle --mqtt-port PORT --pid BROKER_PID [--connections 5000] [--user U --password P] [--settle 3]
+//   fieldline-load fanin|fanout|durable --mqtt-port PORT [broker options] [workload options]: see BrokerUsage below.
 var command = args.Length > 0 ? args[0] : "";
 var options = ParseOptions(args.Skip(1).ToArray());
 try
@@ -19,6 +20,9 @@ try
     {
         "ingest" => await Ingest.RunAsync(options),
         "idle" => await Idle.RunAsync(options),
+        "fanin" => await FanIn.RunAsync(options),
+        "fanout" => await FanOut.RunAsync(options),
+        "durable" => await DurableSession.RunAsync(options),
         _ => Usage(),
     };
 }
@@ -27,11 +31,23 @@ catch (ArgumentException ex)
     Console.Error.WriteLine($"error: {ex.Message}");
     return Usage();
 }
+catch (Exception ex) when (command is "fanin" or "fanout" or "durable")
+{
+    // A broker that refused or dropped a client: the run has no figure, and the script says why.
+    Console.Error.WriteLine($"error: {command}: {ex.GetType().Name}: {ex.Message}");
+    return 1;
+}
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: fieldline-load ingest --url URL --admin-key KEY --mqtt-port PORT [--devices 20] [--messages 5000] [--values-per-message 10] [--inflight 100]");
     Console.Error.WriteLine("       fieldline-load idle --mqtt-port PORT --pid PID [--connections 5000] [--user U --password P] [--settle 3]");
+    Console.Error.WriteLine("       fieldline-load fanin --mqtt-port PORT [--publishers 10] [--messages 200000 (in all)] [--qos 0] [--persistent-subscriber 0|1]");
+    Console.Error.WriteLine("                            [--devices-url URL --admin-key KEY (publishers are devices sending telemetry)] [--label fanin]");
+    Console.Error.WriteLine("       fieldline-load fanout --mqtt-port PORT [--subscribers 100] [--messages 10000 (published)] [--qos 0]");
+    Console.Error.WriteLine("       fieldline-load durable --mqtt-port PORT [--messages 50000] [--store TEXT (printed with the result)]");
+    Console.Error.WriteLine("         broker options: [--user U --password P] [--mqtt-version 5|4] [--name NAME] [--broker-pid PID --clk-tck 100]");
+    Console.Error.WriteLine("                         [--inflight 100] [--payload-size 100] [--timeout 120] [--idle 5]");
     return 2;
 }
 
@@ -79,16 +95,7 @@ internal static class Ingest
 
         using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Add("X-Api-Key", adminKey);
-
-        var devices = new (string Id, string Token)[deviceCount];
-        for (var i = 0; i < deviceCount; i++)
-        {
-            var id = $"{prefix}-{i:D3}";
-            using var response = await http.PostAsJsonAsync("/api/v1/devices", new { device_id = id, name = id, type = "sensor" });
-            response.EnsureSuccessStatusCode();
-            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            devices[i] = (id, body.RootElement.GetProperty("token").GetString()!);
-        }
+        var devices = await DeviceRegistration.RegisterAsync(url, adminKey, prefix, deviceCount);
 
         var factory = new MqttClientFactory();
         var clients = new IMqttClient[deviceCount];
