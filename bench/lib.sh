@@ -65,18 +65,31 @@ start_fieldline() {
 }
 
 # Starts Debian's mosquitto on a free port; sets MQ_PID, MQ_PORT. Extra config lines from $MOSQUITTO_EXTRA.
+# start_mosquitto [NAME] [PERSISTENCE_DIR]: NAME names its config and log in $WORK; with PERSISTENCE_DIR it runs with
+# `persistence true` there (mosquitto drops root for its own user, which must be able to write that directory).
 start_mosquitto() {
+    local name=${1:-mosquitto} persist=${2:-}
     MQ_PORT=$(free_port)
     {
         echo "listener $MQ_PORT 127.0.0.1"
         echo "allow_anonymous true"
-        echo "persistence false"
-        [[ -n "${MOSQUITTO_EXTRA:-}" ]] && printf '%b\n' "$MOSQUITTO_EXTRA"
-    } >"$WORK/mosquitto.conf"
-    /usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+        if [[ -n "$persist" ]]; then
+            echo "persistence true"
+            echo "persistence_location $persist/"
+        else
+            echo "persistence false"
+        fi
+        if [[ -n "${MOSQUITTO_EXTRA:-}" ]]; then printf '%b\n' "$MOSQUITTO_EXTRA"; fi
+    } >"$WORK/$name.conf"
+    if [[ -n "$persist" ]]; then
+        mkdir -p "$persist"
+        chmod o+x "$WORK"
+        if id mosquitto >/dev/null 2>&1; then chown mosquitto: "$persist"; fi
+    fi
+    /usr/sbin/mosquitto -c "$WORK/$name.conf" >"$WORK/$name.log" 2>&1 &
     MQ_PID=$!
-    wait_port "$MQ_PORT" 10 || { cat "$WORK/mosquitto.log" >&2; die "mosquitto did not start"; }
-    log "mosquitto pid $MQ_PID: mqtt $MQ_PORT ($(/usr/sbin/mosquitto -h 2>&1 | head -1))"
+    wait_port "$MQ_PORT" 10 || { cat "$WORK/$name.log" >&2; die "$name did not start"; }
+    log "$name pid $MQ_PID: mqtt $MQ_PORT ($(/usr/sbin/mosquitto -h 2>&1 | head -1)${persist:+, persistence in $persist})"
 }
 
 stop_pid() {
