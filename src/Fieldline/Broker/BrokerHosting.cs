@@ -6,9 +6,9 @@ using Fieldline.Hosting;
 using Fieldline.Mqtt.Persistence;
 using Fieldline.Mqtt.Server;
 using Fieldline.Storage.Sqlite.Mqtt;
-using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 
 namespace Fieldline.Broker;
 

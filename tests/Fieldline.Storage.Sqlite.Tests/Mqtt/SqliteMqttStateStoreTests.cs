@@ -1,5 +1,3 @@
-using Fieldline.Mqtt;
-using Fieldline.Mqtt.Persistence;
 using static Fieldline.Storage.Sqlite.Tests.Mqtt.MqttStoreFixture;
 
 namespace Fieldline.Storage.Sqlite.Tests.Mqtt;
