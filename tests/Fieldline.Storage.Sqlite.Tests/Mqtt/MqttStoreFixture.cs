@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Fieldline.Mqtt;
+using Fieldline.Mqtt.Persistence;
 using Fieldline.Storage.Sqlite.Mqtt;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,5 @@
 using System.Text;
+using Fieldline.Mqtt.Persistence;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using static Fieldline.Storage.Sqlite.Tests.Mqtt.MqttStoreFixture;

@@ -1,3 +1,5 @@
+using Fieldline.Mqtt;
+using Fieldline.Mqtt.Persistence;
 using static Fieldline.Storage.Sqlite.Tests.Mqtt.MqttStoreFixture;
 
 namespace Fieldline.Storage.Sqlite.Tests.Mqtt;
