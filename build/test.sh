@@ -6,16 +6,25 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # --- what the tests need from Debian ---------------------------------------------------------
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 packages=(mosquitto mosquitto-clients)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# Node.js for the MQTT.js interoperability tests; a node already installed (with its npm) is used as it is.
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The mosquitto package starts a system broker on 1883; the tests use ports from the OS, and the
 # benchmark starts its own, so a running system broker is harmless but not needed.
+
+# MQTT.js at the version package-lock.json pins. Should this fail, MqttJsTests fail and say MQTT.js is missing.
+mqttjs=tests/Fieldline.Mqtt.Tests/Interop/mqttjs
+mkdir -p artifacts
+if ! (cd "$mqttjs" && npm ci --no-audit --no-fund) >artifacts/npm-ci.log 2>&1; then
+  echo "npm ci in $mqttjs failed:"; tail -20 artifacts/npm-ci.log
+fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 results="$(pwd)/artifacts/test-results"

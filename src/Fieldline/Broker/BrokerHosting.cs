@@ -2,9 +2,13 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Telemetry;
+using Fieldline.Hosting;
+using Fieldline.Mqtt.Persistence;
 using Fieldline.Mqtt.Server;
+using Fieldline.Storage.Sqlite.Mqtt;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 
 namespace Fieldline.Broker;
 
@@ -26,12 +30,18 @@ internal static class BrokerHosting
         services.AddSingleton<DeviceConnectionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
         services.AddSingleton<FieldlineMqttPolicy>();
+
+        // Persistent sessions and retained messages live in broker.db next to the other stores.
+        services.AddSingleton<IMqttStateStore>(sp => new SqliteMqttStateStore(
+            Path.Combine(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.DataDir, "broker.db"),
+            sp.GetRequiredService<ILogger<SqliteMqttStateStore>>()));
         services.AddSingleton(sp => new MqttBroker(
             sp.GetRequiredService<MqttBrokerOptions>(),
             sp.GetRequiredService<FieldlineMqttPolicy>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<IMeterFactory>()));
+            sp.GetRequiredService<IMeterFactory>(),
+            sp.GetRequiredService<IMqttStateStore>()));
         services.AddSingleton<MqttConnectionHandler>();
         services.AddSingleton<IDeviceConnections, BrokerDeviceConnections>();
         return services;
