@@ -19,8 +19,9 @@
 #   WORKLOADS ["fanin fanout durable durable-ack"], QOS_LEVELS ["0 1 2"], BROKERS ["fieldline mosquitto"]: the first
 #   broker goes first in odd rounds; ROUNDS [1]; MQTT_VERSION [5] (4 = 3.1.1); INFLIGHT [100]: QoS 1/2 messages a
 #   publisher keeps unacknowledged; PAYLOAD_SIZE [100] bytes of telemetry JSON; RUN_TIMEOUT [120] s per run;
-#   FANIN_PUBS [10]; FANIN_MESSAGES_QOS0 [500000], FANIN_MESSAGES_QOS1 [200000], FANIN_MESSAGES_QOS2 [100000] in all;
-#   FANOUT_SUBS [100]; FANOUT_MESSAGES_QOS0 [5000], FANOUT_MESSAGES_QOS1 [3000], FANOUT_MESSAGES_QOS2 [2000] published
+#   WARMUP [1]: first a round at 1/20 of the counts that is not counted (0 skips it);
+#   FANIN_PUBS [10]; FANIN_MESSAGES_QOS0 [1000000], FANIN_MESSAGES_QOS1 [200000], FANIN_MESSAGES_QOS2 [100000] in all;
+#   FANOUT_SUBS [100]; FANOUT_MESSAGES_QOS0 [10000], FANOUT_MESSAGES_QOS1 [5000], FANOUT_MESSAGES_QOS2 [3000] published
 #   (times FANOUT_SUBS deliveries); DURABLE_MESSAGES [50000]; DURABLE_ACK_MESSAGES [200000];
 #   FIELDLINE_PUB (publish dir, reused if present; REPUBLISH=1 rebuilds), LOAD_PUB (load generator build dir);
 #   MOSQUITTO_EXTRA [max_queued_messages 0, max_inflight_messages 256]: extra mosquitto.conf lines. mosquitto's
@@ -42,14 +43,15 @@ MQTT_VERSION=${MQTT_VERSION:-5}
 INFLIGHT=${INFLIGHT:-100}
 PAYLOAD_SIZE=${PAYLOAD_SIZE:-100}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+WARMUP=${WARMUP:-1}
 FANIN_PUBS=${FANIN_PUBS:-10}
-FANIN_MESSAGES_QOS0=${FANIN_MESSAGES_QOS0:-500000}
+FANIN_MESSAGES_QOS0=${FANIN_MESSAGES_QOS0:-1000000}
 FANIN_MESSAGES_QOS1=${FANIN_MESSAGES_QOS1:-200000}
 FANIN_MESSAGES_QOS2=${FANIN_MESSAGES_QOS2:-100000}
 FANOUT_SUBS=${FANOUT_SUBS:-100}
-FANOUT_MESSAGES_QOS0=${FANOUT_MESSAGES_QOS0:-5000}
-FANOUT_MESSAGES_QOS1=${FANOUT_MESSAGES_QOS1:-3000}
-FANOUT_MESSAGES_QOS2=${FANOUT_MESSAGES_QOS2:-2000}
+FANOUT_MESSAGES_QOS0=${FANOUT_MESSAGES_QOS0:-10000}
+FANOUT_MESSAGES_QOS1=${FANOUT_MESSAGES_QOS1:-5000}
+FANOUT_MESSAGES_QOS2=${FANOUT_MESSAGES_QOS2:-3000}
 DURABLE_MESSAGES=${DURABLE_MESSAGES:-50000}
 DURABLE_ACK_MESSAGES=${DURABLE_ACK_MESSAGES:-200000}
 MOSQUITTO_EXTRA=${MOSQUITTO_EXTRA-"max_queued_messages 0\nmax_inflight_messages 256"}
@@ -179,8 +181,9 @@ MQ_NOTE="mosquitto: persistence true is a periodic snapshot (autosave_interval, 
 echo "workloads: $WORKLOADS; QoS $QOS_LEVELS; rounds $ROUNDS; MQTT $MQTT_VERSION; publisher window $INFLIGHT; payload $PAYLOAD_SIZE bytes"
 echo "mosquitto.conf extra: $(printf '%b' "$MOSQUITTO_EXTRA" | paste -sd, -)"
 
-for ((round = 1; round <= ROUNDS; round++)); do
-    order=$BROKERS
+# run_round ROUND DIVISOR: every workload once against each broker, with the message counts divided by DIVISOR.
+run_round() {
+    local round=$1 div=$2 order=$BROKERS workload qos broker n_var
     ((round % 2 == 0)) && order=$(echo "$BROKERS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')
     echo
     echo "== round $round (order: $order)"
@@ -191,10 +194,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
                     for broker in $order; do
                         if [[ $workload == fanin ]]; then
                             n_var=FANIN_MESSAGES_QOS$qos
-                            load "$broker" "$round" fanin --publishers "$FANIN_PUBS" --messages "${!n_var}" --qos "$qos"
+                            load "$broker" "$round" fanin --publishers "$FANIN_PUBS" --messages $((${!n_var} / div)) --qos "$qos"
                         else
                             n_var=FANOUT_MESSAGES_QOS$qos
-                            load "$broker" "$round" fanout --subscribers "$FANOUT_SUBS" --messages "${!n_var}" --qos "$qos"
+                            load "$broker" "$round" fanout --subscribers "$FANOUT_SUBS" --messages $((${!n_var} / div)) --qos "$qos"
                         fi
                     done
                 done
@@ -204,9 +207,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 echo "-- $MQ_NOTE"
                 for broker in $order; do
                     if [[ $broker == fieldline ]]; then
-                        load fieldline "$round" durable --messages "$DURABLE_MESSAGES" --store "$FL_STORE"
+                        load fieldline "$round" durable --messages $((DURABLE_MESSAGES / div)) --store "$FL_STORE"
                     else
-                        load mosquitto-durable "$round" durable --messages "$DURABLE_MESSAGES" --store snapshot
+                        load mosquitto-durable "$round" durable --messages $((DURABLE_MESSAGES / div)) --store snapshot
                     fi
                 done
                 ;;
@@ -215,18 +218,31 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 echo "-- $STORE_NOTE"
                 # The QoS 0 fan-in it is compared with: this round's, or one run now.
                 if [[ -z $(value delivered_per_s round="$round" workload=fanin broker=fieldline qos=0) ]]; then
-                    load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages "$FANIN_MESSAGES_QOS0" --qos 0
+                    load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages $((FANIN_MESSAGES_QOS0 / div)) --qos 0
                 fi
                 for qos in 0 1; do
-                    load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages "$DURABLE_ACK_MESSAGES" --qos "$qos" \
+                    load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages $((DURABLE_ACK_MESSAGES / div)) --qos "$qos" \
                         --devices-url "http://127.0.0.1:$FL_HTTP" --admin-key "$FL_KEY" --label fanin-telemetry
                 done
-                load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages "$DURABLE_ACK_MESSAGES" --qos 1 \
+                load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages $((DURABLE_ACK_MESSAGES / div)) --qos 1 \
                     --persistent-subscriber 1 --label "fanin-persistent-$FL_STORE"
                 ;;
             *) die "unknown workload '$workload'" ;;
         esac
     done
+}
+
+if ((WARMUP)); then
+    # The same round at a twentieth of the counts, not counted: Fieldline's JIT compiles its hot paths to their
+    # optimized tier and the stores open their statements, so the first measured run is not the one that pays.
+    log "warm-up round (not counted; output in \$WORK/warmup.log) ..."
+    measured=$RESULTS
+    RESULTS="$WORK/warmup.txt"
+    run_round 0 20 >"$WORK/warmup.log" 2>&1
+    RESULTS=$measured
+fi
+for ((round = 1; round <= ROUNDS; round++)); do
+    run_round "$round" 1
 done
 
 echo
