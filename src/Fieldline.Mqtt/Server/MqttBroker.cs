@@ -22,6 +22,7 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly ITimer _expiryTimer;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SysTopicPublisher? _sysTopics;
     private int _assignedIds;
 
     /// <summary>Creates a broker.</summary>
@@ -34,6 +35,7 @@ public sealed class MqttBroker : IAsyncDisposable
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MqttBroker>();
         Metrics = new MqttBrokerMetrics(this, meterFactory);
         _expiryTimer = TimeProvider.CreateTimer(_ => ExpireSessions(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _sysTopics = options.SysTopicInterval > TimeSpan.Zero ? new SysTopicPublisher(this, options.SysTopicInterval) : null;
     }
 
     /// <summary>The broker's options.</summary>
@@ -138,6 +140,11 @@ public sealed class MqttBroker : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_sysTopics is not null)
+        {
+            await _sysTopics.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var connection in _connections.Keys)
         {
             connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated);
