@@ -26,6 +26,7 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<string, SharedSubscriptionGroup> _sharedGroups = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DelayedWill> _delayedWills = new(StringComparer.Ordinal);
+    private readonly SysTopicPublisher? _sysTopics;
     private int _assignedIds;
     private long _lastStoreId;
     private int _started;
@@ -51,6 +52,7 @@ public sealed class MqttBroker : IAsyncDisposable
         Metrics = new MqttBrokerMetrics(this, meterFactory);
         Retained = new RetainedMessageStore(this);
         _expiryTimer = TimeProvider.CreateTimer(_ => ExpireSessions(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _sysTopics = options.SysTopicInterval > TimeSpan.Zero ? new SysTopicPublisher(this, options.SysTopicInterval) : null;
     }
 
     /// <summary>The broker's options.</summary>
@@ -248,6 +250,11 @@ public sealed class MqttBroker : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_sysTopics is not null)
+        {
+            await _sysTopics.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var connection in _connections.Keys)
         {
             connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated);

@@ -48,6 +48,10 @@ internal sealed class MqttBrokerMetrics : IDisposable
 
     public long MessagesSent => Volatile.Read(ref _messagesSent);
 
+    public long BytesReceived => Volatile.Read(ref _bytesReceived);
+
+    public long BytesSent => Volatile.Read(ref _bytesSent);
+
     public void MessageReceived(int bytes)
     {
         Interlocked.Increment(ref _messagesReceived);

@@ -49,4 +49,10 @@ public sealed class MqttBrokerOptions
 
     /// <summary>Upper bound on the keep-alive a client may ask for; 0 means any.</summary>
     public ushort MaximumKeepAliveSeconds { get; set; }
+
+    /// <summary>
+    /// How often the broker publishes its figures as retained messages under <c>$SYS/broker/</c> (mosquitto's
+    /// topics: version, uptime, clients, messages, bytes, subscriptions, retained messages); zero turns them off.
+    /// </summary>
+    public TimeSpan SysTopicInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
