@@ -102,6 +102,13 @@ internal sealed partial class MqttConnection
             return;
         }
 
+        if (qos == 2 && Version == MqttProtocolVersion.V500 && session.IncomingQos2Count >= Options.ReceiveMaximum)
+        {
+            // A QoS 2 message holds a slot of the receive window until PUBREL (MQTT-3.3.4-9); one more than the
+            // window announced in CONNACK is a protocol violation.
+            throw new MqttProtocolException(MqttReasonCode.ReceiveMaximumExceeded, $"More than {Options.ReceiveMaximum} QoS 2 messages not released.");
+        }
+
         var topic = ResolveTopicAlias(publish);
         if (publish.IsUtf8Payload && !Utf8.IsValid(publish.Payload.Span))
         {
