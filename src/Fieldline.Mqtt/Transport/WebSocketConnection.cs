@@ -48,9 +48,10 @@ public sealed class WebSocketConnection : ConnectionContext
         _webSocket = webSocket;
         _closeTimeout = closeTimeout ?? TimeSpan.FromSeconds(5);
 
-        // The limits of Kestrel's socket transport: the broker sees the same backpressure as on TCP.
-        _input = new Pipe(new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false));
+        // The limits of Kestrel's socket transport: the broker sees the same backpressure as on TCP. The blocks
+        // come from a pool that keeps them, so that messages do not cost allocations.
+        _input = new Pipe(new PipeOptions(BlockMemoryPool.WebSockets, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(BlockMemoryPool.WebSockets, pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false));
         Transport = new ApplicationPipe(_input.Reader, _output.Writer);
         ConnectionId = connectionId;
         LocalEndPoint = localEndPoint;
