@@ -1,8 +1,8 @@
 using System.Net.WebSockets;
 using System.Text;
 using Fieldline.Mqtt.Tests.Infrastructure;
-using MqttNetVersion = MQTTnet.Formatter.MqttProtocolVersion;
 using static Fieldline.Mqtt.Tests.Infrastructure.Bytes;
+using MqttNetVersion = MQTTnet.Formatter.MqttProtocolVersion;
 
 namespace Fieldline.Mqtt.Tests.Transport;
 
