@@ -32,7 +32,8 @@ public static class DeviceCertificates
             return false;
         }
 
-        var digits = text.Length == (FingerprintLength * 3) - 1 ? RemovePairSeparators(text) : text;
+        // 32 pairs and 31 colons.
+        var digits = text.Length == (FingerprintLength / 2 * 3) - 1 ? RemovePairSeparators(text) : text;
         if (digits is not { Length: FingerprintLength } || !digits.All(char.IsAsciiHexDigit))
         {
             return false;
