@@ -192,6 +192,22 @@ public sealed class MqttTlsTests
     }
 
     [Fact]
+    public async Task An_expired_client_certificate_is_refused_even_when_its_fingerprint_is_registered()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        using var expired = TestCertificates.SelfSignedClient("dev-1", expired: true);
+        using (var registration = await environment.Client.PostAsJsonAsync("/api/v1/devices", new { device_id = "dev-1", name = "Device dev-1", type = "sensor", certificate_fingerprint = TestCertificates.Fingerprint(expired) }))
+        {
+            registration.EnsureSuccessStatusCode();
+        }
+
+        var (client, result) = await MqttTestClient.ConnectAsync(TlsOptions(environment, "dev-1", expired));
+        client.Dispose();
+
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, result);
+    }
+
+    [Fact]
     public async Task A_registered_client_certificate_with_another_devices_user_name_is_refused()
     {
         await using var environment = await TestEnvironment.StartAsync();
@@ -207,6 +223,64 @@ public sealed class MqttTlsTests
         client.Dispose();
 
         Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, result);
+    }
+
+    [Fact]
+    public async Task Devices_logged_in_by_certificate_without_a_user_name_cannot_take_over_each_others_sessions()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        using var first = TestCertificates.SelfSignedClient("first");
+        using var second = TestCertificates.SelfSignedClient("second");
+        foreach (var (id, certificate) in new[] { ("dev-1", first), ("dev-2", second) })
+        {
+            using var registration = await environment.Client.PostAsJsonAsync("/api/v1/devices", new { device_id = id, name = id, type = "sensor", certificate_fingerprint = TestCertificates.Fingerprint(certificate) });
+            registration.EnsureSuccessStatusCode();
+        }
+
+        var (victim, victimResult) = await MqttTestClient.ConnectAsync(TlsOptions(environment, "shared-id", first));
+        using var _victim = victim;
+        var (thief, thiefResult) = await MqttTestClient.ConnectAsync(TlsOptions(environment, "shared-id", second));
+        thief.Dispose();
+
+        Assert.Equal(MqttClientConnectResultCode.Success, victimResult);
+        Assert.Equal(MqttClientConnectResultCode.NotAuthorized, thiefResult);
+        await victim.PingAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(victim.IsConnected, "the device whose client id was tried must stay connected");
+    }
+
+    [Fact]
+    public async Task Changing_a_devices_fingerprint_closes_the_connection_made_with_the_old_certificate()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        using var old = TestCertificates.SelfSignedClient("old");
+        using var replacement = TestCertificates.SelfSignedClient("new");
+        using (var registration = await environment.Client.PostAsJsonAsync("/api/v1/devices", new { device_id = "dev-1", name = "Device dev-1", type = "sensor", certificate_fingerprint = TestCertificates.Fingerprint(old) }))
+        {
+            registration.EnsureSuccessStatusCode();
+        }
+
+        var (client, result) = await MqttTestClient.ConnectAsync(TlsOptions(environment, "dev-1", old));
+        using var _client = client;
+        Assert.Equal(MqttClientConnectResultCode.Success, result);
+        var disconnected = new TaskCompletionSource<MqttClientDisconnectReason>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            disconnected.TrySetResult(e.Reason);
+            return Task.CompletedTask;
+        };
+
+        using (var patch = await environment.Client.PatchAsJsonAsync("/api/v1/devices/dev-1", new { certificate_fingerprint = TestCertificates.Fingerprint(replacement) }))
+        {
+            patch.EnsureSuccessStatusCode();
+        }
+
+        Assert.Equal(MqttClientDisconnectReason.NotAuthorized, await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        var (oldAgain, oldResult) = await MqttTestClient.ConnectAsync(TlsOptions(environment, "dev-1", old));
+        oldAgain.Dispose();
+        var (newClient, newResult) = await MqttTestClient.ConnectAsync(TlsOptions(environment, "dev-1", replacement));
+        newClient.Dispose();
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, oldResult);
+        Assert.Equal(MqttClientConnectResultCode.Success, newResult);
     }
 
     [Fact]
