@@ -34,6 +34,21 @@ public sealed class WebSocketConnectionTests
         Assert.Equal(Enumerable.Range(0, 50).Select(i => $"w{i}"), overTcp.Messages.Select(m => m.Payload));
     }
 
+    [Theory]
+    [InlineData("user-properties")]
+    [InlineData("topic-aliases")]
+    [InlineData("shared-subscription")]
+    [InlineData("request-response")]
+    public async Task MQTT_js_scenarios_pass_over_WebSocket(string scenario)
+    {
+        await using var broker = await WebSocketBroker.StartAsync();
+
+        var run = await MqttJsScenario.RunAsync(broker.WebSocketUri.Port, scenario, url: broker.WebSocketUri);
+
+        Assert.True(run.ExitCode == 0 && run["ok"].GetBoolean(), $"MQTT.js over WebSocket failed {scenario}: {run["failures"]}. {run.Describe()}");
+        await Poll.UntilAsync(() => broker.Broker.ConnectedClients == 0, "MQTT.js's connections closed", () => broker.Broker.ConnectedClients);
+    }
+
     [Fact]
     public async Task Packets_split_across_messages_and_several_packets_in_one_message_are_read_in_order()
     {
