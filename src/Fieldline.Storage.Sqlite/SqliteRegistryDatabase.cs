@@ -11,7 +11,7 @@ public sealed class SqliteRegistryDatabase : IDisposable
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -25,9 +25,12 @@ public sealed class SqliteRegistryDatabase : IDisposable
             last_seen        INTEGER,
             registered_at    INTEGER NOT NULL,
             metadata         TEXT NOT NULL DEFAULT '{}',
-            token_hash       BLOB NOT NULL
+            token_hash       BLOB NOT NULL,
+            certificate_fingerprint TEXT
         );
         CREATE INDEX IF NOT EXISTS ix_devices_type_status ON devices (type, status, device_id);
+        CREATE UNIQUE INDEX IF NOT EXISTS ix_devices_certificate_fingerprint ON devices (certificate_fingerprint)
+            WHERE certificate_fingerprint IS NOT NULL;
         CREATE TABLE IF NOT EXISTS device_status_history (
             device_id TEXT NOT NULL,
             status    TEXT NOT NULL,
@@ -81,6 +84,14 @@ public sealed class SqliteRegistryDatabase : IDisposable
             {
                 throw new InvalidOperationException(
                     $"{FilePath} has schema version {current}, newer than this build supports ({SchemaVersion}).");
+            }
+
+            // Version 0 is a new file: the schema below creates everything. Older files get what they lack first,
+            // so that the schema's indexes find their columns.
+            if (current is > 0 and < 2)
+            {
+                version.CommandText = "ALTER TABLE devices ADD COLUMN certificate_fingerprint TEXT;";
+                await version.ExecuteNonQueryAsync(cancellationToken);
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Fieldline.Mqtt.Server;
 
@@ -31,6 +32,21 @@ public sealed class MqttClientContext
 
     /// <summary>Whatever the policy attached when it authenticated the client (for example the device it is).</summary>
     public object? Identity { get; set; }
+
+    /// <summary>The certificate the client presented in the TLS handshake; null without TLS or without a certificate.</summary>
+    public X509Certificate2? ClientCertificate { get; internal init; }
+
+    /// <summary>
+    /// Who owns the client's session: only a client with the same owner may resume or take it over. The user name
+    /// unless the policy sets it while authenticating (for example to the device a certificate identifies).
+    /// </summary>
+    public string? SessionOwner
+    {
+        get => _sessionOwner ?? Username;
+        set => _sessionOwner = value;
+    }
+
+    private string? _sessionOwner;
 }
 
 /// <summary>Why a client's connection ended.</summary>

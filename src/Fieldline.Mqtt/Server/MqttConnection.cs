@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using Fieldline.Mqtt.Protocol;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Fieldline.Mqtt.Server;
 
@@ -198,7 +199,10 @@ internal sealed partial class MqttConnection
             }
         }
 
-        Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId);
+        Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId)
+        {
+            ClientCertificate = _context.Features.Get<ITlsConnectionFeature>()?.ClientCertificate,
+        };
         var reason = connect.AuthenticationMethod is { } method
             ? await AuthenticateExchangeAsync(method, connect.AuthenticationData, linked.Token).ConfigureAwait(false)
             : await _broker.Policy.AuthenticateAsync(Client, connect.Password, linked.Token).ConfigureAwait(false);
@@ -231,7 +235,7 @@ internal sealed partial class MqttConnection
         var attached = _broker.AttachSession(
             this,
             clientId,
-            connect.Username,
+            Client.SessionOwner,
             connect.CleanStart,
             _connectSessionExpiry,
             sessionPresent => WriteConnAck(sessionPresent, MqttReasonCode.Success, assignedClientId, Version == MqttProtocolVersion.V500 ? serverKeepAlive : (ushort)0),

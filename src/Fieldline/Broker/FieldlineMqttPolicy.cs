@@ -9,8 +9,8 @@ using Fieldline.Mqtt.Server;
 namespace Fieldline.Broker;
 
 /// <summary>
-/// The platform's rules for the broker: devices log in with their id and token and reach only their own
-/// topics; telemetry published on <c>sensor/{id}/telemetry</c> is acknowledged once it is durable; an operator
+/// The platform's rules for the broker: devices log in with their id and token (or, over TLS, with a client
+/// certificate registered to them or issued by a configured CA for their id) and reach only their own topics; telemetry published on <c>sensor/{id}/telemetry</c> is acknowledged once it is durable; an operator
 /// logs in as <c>$admin</c> with the admin API key and may subscribe to anything (device ids cannot start with
 /// '$', so the name cannot collide with a device).
 /// </summary>
@@ -29,13 +29,29 @@ internal sealed class FieldlineMqttPolicy(
     public override async ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken)
     {
         var username = client.Username;
+        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString() ?? "unknown";
+        if (client.ClientCertificate is { } certificate && password.IsEmpty && username != OperatorUsername)
+        {
+            // A certificate instead of a token: the user name, if any, only has to agree with it.
+            var authentication = await deviceAuthenticator.AuthenticateCertificateAsync(
+                certificate, string.IsNullOrEmpty(username) ? null : username, source, cancellationToken).ConfigureAwait(false);
+            if (authentication is { Status: DeviceAuthenticationStatus.Success, DeviceId: { } deviceId })
+            {
+                client.Identity = new DeviceIdentity(deviceId);
+
+                // Without a user name the session would belong to nobody, and any other certificate could take it over.
+                client.SessionOwner = deviceId;
+                return MqttReasonCode.Success;
+            }
+
+            return ToReasonCode(authentication.Status);
+        }
+
         if (string.IsNullOrEmpty(username))
         {
             // Anonymous clients are not let in: devices and operators both authenticate.
             return MqttReasonCode.NotAuthorized;
         }
-
-        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString() ?? "unknown";
         if (username == OperatorUsername)
         {
             // The admin key is throttled per source address like device tokens, so it cannot be guessed faster.
@@ -55,18 +71,12 @@ internal sealed class FieldlineMqttPolicy(
         }
 
         var status = await deviceAuthenticator.AuthenticateAsync(username, password, source, cancellationToken).ConfigureAwait(false);
-        switch (status)
+        if (status == DeviceAuthenticationStatus.Success)
         {
-            case DeviceAuthenticationStatus.Success:
-                client.Identity = new DeviceIdentity(username);
-                return MqttReasonCode.Success;
-            case DeviceAuthenticationStatus.NotAllowed:
-                return MqttReasonCode.NotAuthorized;
-            case DeviceAuthenticationStatus.Throttled:
-                return MqttReasonCode.ConnectionRateExceeded;
-            default:
-                return MqttReasonCode.BadUserNameOrPassword;
+            client.Identity = new DeviceIdentity(username);
         }
+
+        return ToReasonCode(status);
     }
 
     public override bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) => client.Identity switch
@@ -111,6 +121,14 @@ internal sealed class FieldlineMqttPolicy(
             connectionTracker.Disconnected(device.DeviceId);
         }
     }
+
+    private static MqttReasonCode ToReasonCode(DeviceAuthenticationStatus status) => status switch
+    {
+        DeviceAuthenticationStatus.Success => MqttReasonCode.Success,
+        DeviceAuthenticationStatus.NotAllowed => MqttReasonCode.NotAuthorized,
+        DeviceAuthenticationStatus.Throttled => MqttReasonCode.ConnectionRateExceeded,
+        _ => MqttReasonCode.BadUserNameOrPassword,
+    };
 
     /// <summary>The identity of the operator login.</summary>
     internal sealed class OperatorIdentity

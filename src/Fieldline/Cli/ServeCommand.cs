@@ -14,16 +14,26 @@ internal static class ServeCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the registry and telemetry (default ./data)." };
         var httpPort = new Option<int?>("--http-port") { Description = "REST API port; 0 picks a free port (default 8080)." };
         var mqttPort = new Option<int?>("--mqtt-port") { Description = "MQTT port; 0 picks a free port (default 1883)." };
+        var mqttTlsPort = new Option<int?>("--mqtt-tls-port") { Description = "MQTT over TLS port; 0 picks a free port (default 8883)." };
+        var noMqttTls = new Option<bool>("--no-mqtt-tls") { Description = "Do not listen for MQTT over TLS." };
+        var mqttTlsCert = new Option<string?>("--mqtt-tls-cert") { Description = "TLS server certificate: PEM (with --mqtt-tls-key, or key in the same file) or PKCS#12 (.pfx). Default: a generated development certificate in the data directory." };
+        var mqttTlsKey = new Option<string?>("--mqtt-tls-key") { Description = "PEM private key of --mqtt-tls-cert." };
+        var mqttTlsClientCa = new Option<string?>("--mqtt-tls-client-ca") { Description = "PEM CA certificate(s): a client certificate issued by one, with a device id as CN, authenticates as that device." };
         var bind = new Option<string?>("--bind") { Description = "Address to listen on (default 0.0.0.0, all interfaces)." };
         var adminKey = new Option<string?>("--admin-key") { Description = "Admin API key; replaces the stored one." };
 
-        var command = new Command("serve", "Run the Fieldline server.") { dataDir, httpPort, mqttPort, bind, adminKey };
+        var command = new Command("serve", "Run the Fieldline server.") { dataDir, httpPort, mqttPort, mqttTlsPort, noMqttTls, mqttTlsCert, mqttTlsKey, mqttTlsClientCa, bind, adminKey };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var overrides = new Dictionary<string, string?>();
             AddOverride(overrides, "DataDir", parseResult.GetValue(dataDir));
             AddOverride(overrides, "Http:Port", parseResult.GetValue(httpPort)?.ToString(CultureInfo.InvariantCulture));
             AddOverride(overrides, "Mqtt:Port", parseResult.GetValue(mqttPort)?.ToString(CultureInfo.InvariantCulture));
+            AddOverride(overrides, "Mqtt:Tls:Port", parseResult.GetValue(mqttTlsPort)?.ToString(CultureInfo.InvariantCulture));
+            AddOverride(overrides, "Mqtt:Tls:Enabled", parseResult.GetValue(noMqttTls) ? "false" : null);
+            AddOverride(overrides, "Mqtt:Tls:CertificatePath", parseResult.GetValue(mqttTlsCert));
+            AddOverride(overrides, "Mqtt:Tls:KeyPath", parseResult.GetValue(mqttTlsKey));
+            AddOverride(overrides, "Mqtt:Tls:ClientCaPath", parseResult.GetValue(mqttTlsClientCa));
             AddOverride(overrides, "Bind", parseResult.GetValue(bind));
             AddOverride(overrides, "Security:AdminKey", parseResult.GetValue(adminKey));
 

@@ -8,8 +8,6 @@ using Fieldline.Core.Telemetry;
 using Fieldline.Observability;
 using Fieldline.Security;
 using Fieldline.Storage.Sqlite;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -23,12 +21,13 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private FieldlineApplication(WebApplication app, FieldlineOptions options, Uri httpUrl, int? mqttPort)
+    private FieldlineApplication(WebApplication app, FieldlineOptions options, Uri httpUrl, int? mqttPort, int? mqttTlsPort)
     {
         _app = app;
         Options = options;
         HttpUrl = httpUrl;
         MqttPort = mqttPort;
+        MqttTlsPort = mqttTlsPort;
     }
 
     /// <summary>The validated options this process runs with.</summary>
@@ -39,6 +38,15 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
     /// <summary>The TCP port the MQTT listener is bound to; null while no MQTT listener is configured.</summary>
     public int? MqttPort { get; }
+
+    /// <summary>The TCP port the MQTT over TLS listener is bound to; null when TLS is disabled.</summary>
+    public int? MqttTlsPort { get; }
+
+    /// <summary>The URL of MQTT over WebSocket (on the HTTP port).</summary>
+    public Uri MqttWebSocketUrl => new(LocalUrl("ws", Options.Bind, HttpUrl.Port), MqttWebSocketEndpoint.Path);
+
+    /// <summary>The TLS listener's certificates; null when TLS is disabled.</summary>
+    public MqttTlsCertificates? TlsCertificates => Services.GetService<MqttTlsCertificates>();
 
     public IServiceProvider Services => _app.Services;
 
@@ -59,14 +67,22 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddFieldlineSources(AppContext.BaseDirectory, startup.ConfigurationOverrides);
         var options = FieldlineConfiguration.BindAndValidate(builder.Configuration);
+        var tls = options.Mqtt.Tls.Enabled ? MqttTlsCertificates.Load(options, TimeProvider.System) : null;
 
         ListenOptions? httpListener = null;
+        var mqttListeners = new MqttListeners();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Listen(IPAddress.Parse(options.Bind), options.Http.Port, listen => httpListener = listen);
-            ConfigureMqttListener(kestrel, options);
+            ConfigureMqttListener(kestrel, options, tls, mqttListeners);
         });
+
+        if (tls is not null)
+        {
+            // A factory, so that the container disposes the certificates with the host.
+            builder.Services.AddSingleton(_ => tls);
+        }
 
         ConfigureServices(builder.Services, builder.Configuration);
         startup.ConfigureBuilder?.Invoke(builder);
@@ -89,7 +105,8 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         }
 
         var httpPort = httpListener!.IPEndPoint!.Port;
-        var application = new FieldlineApplication(app, options, LocalUrl("http", options.Bind, httpPort), FindMqttPort(app, httpPort));
+        var application = new FieldlineApplication(
+            app, options, LocalUrl("http", options.Bind, httpPort), mqttListeners.Tcp?.IPEndPoint?.Port, mqttListeners.Tls?.IPEndPoint?.Port);
         if (startup.Output is { } output)
         {
             await application.WriteBannerAsync(output);
@@ -155,14 +172,23 @@ internal sealed class FieldlineApplication : IAsyncDisposable
     }
 
     /// <summary>
-    /// Adds the MQTT listener to Kestrel on <see cref="FieldlineMqttOptions.Port"/> and <see cref="FieldlineOptions.Bind"/>.
+    /// Adds the MQTT listeners to Kestrel on <see cref="FieldlineOptions.Bind"/>: TCP on <see cref="FieldlineMqttOptions.Port"/>
+    /// and, with <paramref name="tls"/>, TLS on <see cref="FieldlineMqttTlsOptions.Port"/>.
     /// </summary>
-    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options) =>
-        kestrel.ListenMqtt(IPAddress.Parse(options.Bind), options.Mqtt.Port);
+    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options, MqttTlsCertificates? tls, MqttListeners listeners)
+    {
+        var address = IPAddress.Parse(options.Bind);
+        kestrel.ListenMqtt(address, options.Mqtt.Port, listen => listeners.Tcp = listen);
+        if (tls is not null)
+        {
+            kestrel.ListenMqttTls(address, options.Mqtt.Tls.Port, tls.ServerCertificate, listen => listeners.Tls = listen);
+        }
+    }
 
     private static void MapEndpoints(WebApplication app)
     {
         app.UseFieldlineBrokerShutdown();
+        app.UseWebSockets();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseWhen(
@@ -174,21 +200,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         app.MapOpenApi();
         app.MapDevicesApi();
         app.MapTelemetryApi();
-    }
-
-    /// <summary>The MQTT port is the bound address that is not the HTTP listener.</summary>
-    private static int? FindMqttPort(WebApplication app, int httpPort)
-    {
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        foreach (var address in addresses)
-        {
-            if (BindingAddress.Parse(address).Port is var port && port != httpPort)
-            {
-                return port;
-            }
-        }
-
-        return null;
+        app.MapMqttWebSocket();
     }
 
     private static Uri LocalUrl(string scheme, string bind, int port)
@@ -210,6 +222,16 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             await output.WriteLineAsync($"  MQTT:  {LocalUrl("mqtt", Options.Bind, mqttPort).GetLeftPart(UriPartial.Authority)}");
         }
 
+        if (MqttTlsPort is { } tlsPort && TlsCertificates is { } tls)
+        {
+            await output.WriteLineAsync($"  MQTTS: {LocalUrl("mqtts", Options.Bind, tlsPort).GetLeftPart(UriPartial.Authority)}");
+            var kind = tls.IsDevelopmentCertificate ? "development certificate (self-signed; clients trust it with --cafile)" : "certificate";
+            await output.WriteLineAsync($"  TLS {kind}: {tls.CertificatePath}");
+            await output.WriteLineAsync($"  TLS certificate SHA-256 fingerprint: {tls.Fingerprint}");
+        }
+
+        await output.WriteLineAsync($"  MQTT over WebSocket: {MqttWebSocketUrl}");
+
         if (Services.GetRequiredService<AdminApiKey>().TakeGeneratedKey() is { } key)
         {
             await output.WriteLineAsync($"  Admin API key (shown once, store it now): {key}");
@@ -217,4 +239,12 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
         await output.FlushAsync();
     }
+}
+
+/// <summary>The MQTT listeners as Kestrel bound them, so that ports chosen by the operating system can be read after start.</summary>
+internal sealed class MqttListeners
+{
+    public ListenOptions? Tcp { get; set; }
+
+    public ListenOptions? Tls { get; set; }
 }

@@ -23,6 +23,7 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
             failures.Add($"Http:Port and Mqtt:Port must differ (both are {options.Http.Port}).");
         }
 
+        ValidateTls(failures, options);
         if (!IPAddress.TryParse(options.Bind, out _))
         {
             failures.Add($"Bind must be an IP address such as 0.0.0.0 or 127.0.0.1 (was '{options.Bind}').");
@@ -46,6 +47,39 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateTls(List<string> failures, FieldlineOptions options)
+    {
+        var tls = options.Mqtt.Tls;
+        if (!tls.Enabled)
+        {
+            return;
+        }
+
+        ValidatePort(failures, "Mqtt:Tls:Port", tls.Port);
+        if (tls.Port != 0 && (tls.Port == options.Http.Port || tls.Port == options.Mqtt.Port))
+        {
+            var other = tls.Port == options.Http.Port ? "Http:Port" : "Mqtt:Port";
+            failures.Add($"Mqtt:Tls:Port and {other} must differ (both are {tls.Port}).");
+        }
+
+        if (!string.IsNullOrEmpty(tls.KeyPath) && string.IsNullOrEmpty(tls.CertificatePath))
+        {
+            failures.Add("Mqtt:Tls:KeyPath is set without Mqtt:Tls:CertificatePath.");
+        }
+
+        CheckFileExists(failures, "Mqtt:Tls:CertificatePath", tls.CertificatePath);
+        CheckFileExists(failures, "Mqtt:Tls:KeyPath", tls.KeyPath);
+        CheckFileExists(failures, "Mqtt:Tls:ClientCaPath", tls.ClientCaPath);
+    }
+
+    private static void CheckFileExists(List<string> failures, string key, string? path)
+    {
+        if (!string.IsNullOrEmpty(path) && !File.Exists(path))
+        {
+            failures.Add($"{key} '{path}' does not exist.");
+        }
     }
 
     private static void ValidatePort(List<string> failures, string key, int port)

@@ -58,6 +58,7 @@ internal sealed class TestEnvironment : IAsyncDisposable
             ["Bind"] = "127.0.0.1",
             ["Http:Port"] = "0",
             ["Mqtt:Port"] = "0",
+            ["Mqtt:Tls:Port"] = "0",
             ["Security:AdminKey"] = adminKey ?? string.Empty,
 
             // Tests write points with fixed timestamps from 2025; keep them past the default retention of 30 days.
