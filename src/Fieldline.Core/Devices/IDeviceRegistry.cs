@@ -16,6 +16,9 @@ public enum RegistryWriteResult
     Ok,
     NotFound,
     Conflict,
+
+    /// <summary>The name is taken by another kind of MQTT principal: a device id that is a service account's user name, or the reverse.</summary>
+    NameTaken,
 }
 
 /// <summary>
@@ -24,7 +27,10 @@ public enum RegistryWriteResult
 /// </summary>
 public interface IDeviceRegistry
 {
-    /// <summary>Registers a device with the hash of its token; <see cref="RegistryWriteResult.Conflict"/> when the id exists.</summary>
+    /// <summary>
+    /// Registers a device with the hash of its token; <see cref="RegistryWriteResult.Conflict"/> when the id exists,
+    /// <see cref="RegistryWriteResult.NameTaken"/> when it is a service account's user name.
+    /// </summary>
     Task<RegistryWriteResult> CreateAsync(Device device, byte[] tokenHash, CancellationToken cancellationToken);
 
     Task<Device?> GetAsync(string deviceId, CancellationToken cancellationToken);
