@@ -11,8 +11,6 @@ namespace Fieldline.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteDeviceRegistry : IDeviceRegistry
 {
-    private const int SqliteConstraintPrimaryKey = 1555;
-
     private const string SelectDevice = """
         SELECT device_id, name, type, model, firmware_version, status, location, last_seen, registered_at, metadata
         FROM devices
@@ -50,9 +48,14 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             {
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }
-            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintPrimaryKey)
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteRegistryDatabase.SqliteConstraintPrimaryKey)
             {
                 return RegistryWriteResult.Conflict;
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteRegistryDatabase.SqliteConstraintTrigger)
+            {
+                // Device ids and service account user names are both MQTT user names: the schema keeps them apart.
+                return RegistryWriteResult.NameTaken;
             }
         }
 
