@@ -66,12 +66,18 @@ internal static partial class DevicesApi
         };
 
         var token = DeviceTokens.Generate();
-        if (await services.Registry.CreateAsync(device, DeviceTokens.Hash(token), cancellationToken) == RegistryWriteResult.Conflict)
+        switch (await services.Registry.CreateAsync(device, DeviceTokens.Hash(token), cancellationToken))
         {
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status409Conflict,
-                title: "Device already exists",
-                detail: $"A device with the id '{device.DeviceId}' is already registered.");
+            case RegistryWriteResult.Conflict:
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Device already exists",
+                    detail: $"A device with the id '{device.DeviceId}' is already registered.");
+            case RegistryWriteResult.NameTaken:
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Device id taken",
+                    detail: $"'{device.DeviceId}' is the user name of a service account. Device ids and service account user names are both MQTT user names, so they must differ.");
         }
 
         LogDeviceRegistered(services.Logger, device.DeviceId, device.Type);

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using Fieldline.Core.Devices;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Telemetry;
 using Fieldline.Hosting;
 using Fieldline.Mqtt.Persistence;
@@ -27,6 +28,10 @@ internal static class BrokerHosting
             sp.GetRequiredService<IDeviceRegistry>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<DeviceAuthenticator>>()));
+        services.AddSingleton(sp => new ServiceAccountAuthenticator(
+            sp.GetRequiredService<IServiceAccountStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ServiceAccountAuthenticator>>()));
         services.AddSingleton<DeviceConnectionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
         services.AddSingleton<FieldlineMqttPolicy>();
@@ -44,6 +49,7 @@ internal static class BrokerHosting
             sp.GetRequiredService<IMqttStateStore>()));
         services.AddSingleton<MqttConnectionHandler>();
         services.AddSingleton<IDeviceConnections, BrokerDeviceConnections>();
+        services.AddSingleton<IServiceAccountConnections, BrokerServiceAccountConnections>();
         return services;
     }
 

@@ -3,6 +3,7 @@ using Fieldline.Apis;
 using Fieldline.Broker;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Settings;
 using Fieldline.Core.Telemetry;
 using Fieldline.Observability;
@@ -19,7 +20,7 @@ namespace Fieldline.Hosting;
 /// Composes the Fieldline process: configuration, services, Kestrel listeners and endpoints. The CLI and the
 /// tests start the same host through <see cref="StartAsync"/>, then read the bound addresses.
 /// </summary>
-internal sealed class FieldlineApplication : IAsyncDisposable
+internal sealed partial class FieldlineApplication : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
@@ -88,6 +89,11 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             throw;
         }
 
+        if (options.Mqtt.AllowAnonymous)
+        {
+            LogAnonymousAllowed(app.Services.GetRequiredService<ILogger<FieldlineApplication>>());
+        }
+
         var httpPort = httpListener!.IPEndPoint!.Port;
         var application = new FieldlineApplication(app, options, LocalUrl("http", options.Bind, httpPort), FindMqttPort(app, httpPort));
         if (startup.Output is { } output)
@@ -129,6 +135,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         // Storage: opened before anything that reads it, flushed on stop after the listeners closed.
         services.AddSingleton(sp => new SqliteRegistryDatabase(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.DataDir));
         services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
+        services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
 
         services.Configure<SqliteTelemetryStoreOptions>(configuration.GetSection("Telemetry:Store"));
@@ -173,6 +180,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         app.MapMetrics();
         app.MapOpenApi();
         app.MapDevicesApi();
+        app.MapServiceAccountsApi();
         app.MapTelemetryApi();
     }
 
@@ -210,6 +218,11 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             await output.WriteLineAsync($"  MQTT:  {LocalUrl("mqtt", Options.Bind, mqttPort).GetLeftPart(UriPartial.Authority)}");
         }
 
+        if (Options.Mqtt.AllowAnonymous)
+        {
+            await output.WriteLineAsync("  Anonymous MQTT clients are allowed (any topic outside sensor/, device/ and $).");
+        }
+
         if (Services.GetRequiredService<AdminApiKey>().TakeGeneratedKey() is { } key)
         {
             await output.WriteLineAsync($"  Admin API key (shown once, store it now): {key}");
@@ -217,4 +230,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
         await output.FlushAsync();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Anonymous MQTT clients are allowed: anyone who reaches the broker may publish and subscribe outside sensor/, device/ and $ topics")]
+    private static partial void LogAnonymousAllowed(ILogger logger);
 }
