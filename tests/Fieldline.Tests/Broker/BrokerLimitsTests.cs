@@ -24,8 +24,8 @@ public sealed class BrokerLimitsTests
         Assert.Equal(MqttClientConnectResultCode.QuotaExceeded, secondResult);
         Assert.Contains("unavailable", mosquitto.Error + mosquitto.Output, StringComparison.OrdinalIgnoreCase);
         var metrics = await environment.ScrapeMetricsAsync();
-        Assert.Contains("# TYPE fieldline_mqtt_limit_refusals_total counter", metrics, StringComparison.Ordinal);
-        Assert.Contains("fieldline_mqtt_limit_refusals_total{limit=\"connections_per_address\"} 2\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE fieldline_mqtt_limits_reached_total counter", metrics, StringComparison.Ordinal);
+        Assert.Contains("fieldline_mqtt_limits_reached_total{limit=\"connections_per_address\"} 2\n", metrics, StringComparison.Ordinal);
         Assert.Contains("fieldline_mqtt_connect_refused_total{reason=\"quota_exceeded\"} 2\n", metrics, StringComparison.Ordinal);
     }
 
@@ -55,9 +55,9 @@ public sealed class BrokerLimitsTests
             [MqttClientSubscribeResultCode.TopicFilterInvalid, MqttClientSubscribeResultCode.GrantedQoS0, MqttClientSubscribeResultCode.GrantedQoS0, MqttClientSubscribeResultCode.QuotaExceeded],
             subscribe.Items.Select(i => i.ResultCode).ToArray());
         var metrics = await environment.ScrapeMetricsAsync();
-        Assert.Contains("fieldline_mqtt_limit_refusals_total{limit=\"topic_levels\"} 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("fieldline_mqtt_limit_refusals_total{limit=\"filter_length\"} 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("fieldline_mqtt_limit_refusals_total{limit=\"subscriptions_per_client\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("fieldline_mqtt_limits_reached_total{limit=\"topic_levels\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("fieldline_mqtt_limits_reached_total{limit=\"filter_length\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("fieldline_mqtt_limits_reached_total{limit=\"subscriptions_per_client\"} 1\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class BrokerLimitsTests
 
         Assert.Equal(MqttClientConnectResultCode.Success, firstResult);
         Assert.Equal(MqttClientConnectResultCode.ConnectionRateExceeded, secondResult);
-        Assert.Contains("fieldline_mqtt_limit_refusals_total{limit=\"connect_rate\"} 1\n", await environment.ScrapeMetricsAsync(), StringComparison.Ordinal);
+        Assert.Contains("fieldline_mqtt_limits_reached_total{limit=\"connect_rate\"} 1\n", await environment.ScrapeMetricsAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class BrokerLimitsTests
         var mosquitto = await ExternalProcess.RunAsync("mosquitto_pub", ["-h", "127.0.0.1", "-p", Port(environment), "-i", "two", "-u", "svc", "-P", password, "-t", "a", "-m", "x"]);
 
         Assert.NotEqual(0, mosquitto.ExitCode);
-        Assert.Contains("fieldline_mqtt_limit_refusals_total{limit=\"connections\"} 1\n", await environment.ScrapeMetricsAsync(), StringComparison.Ordinal);
+        Assert.Contains("fieldline_mqtt_limits_reached_total{limit=\"connections\"} 1\n", await environment.ScrapeMetricsAsync(), StringComparison.Ordinal);
     }
 
     private static string Port(TestEnvironment environment) => environment.Application.MqttPort!.Value.ToString(CultureInfo.InvariantCulture);
