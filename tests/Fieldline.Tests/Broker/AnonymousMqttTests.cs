@@ -125,6 +125,25 @@ public sealed class AnonymousMqttTests
     }
 
     [Fact]
+    public async Task Anonymous_shared_subscriptions_are_granted_only_outside_the_reserved_topics()
+    {
+        await using var environment = await TestEnvironment.StartAsync(configuration: AllowAnonymous);
+        var (anonymous, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "anon-s", null, null));
+        using var _anonymous = anonymous;
+
+        var subscribe = await anonymous.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter("$share/g/plain/#")
+            .WithTopicFilter("$share/g/sensor/#")
+            .WithTopicFilter("$share/g/#")
+            .Build());
+
+        // A shared group delivers each message to one member, so '#' cannot be granted with a per-message check.
+        Assert.Equal(
+            [MqttClientSubscribeResultCode.GrantedQoS0, MqttClientSubscribeResultCode.NotAuthorized, MqttClientSubscribeResultCode.NotAuthorized],
+            subscribe.Items.Select(i => i.ResultCode).ToArray());
+    }
+
+    [Fact]
     public async Task An_anonymous_client_cannot_take_a_device_id_as_client_id()
     {
         await using var environment = await TestEnvironment.StartAsync(configuration: AllowAnonymous);
