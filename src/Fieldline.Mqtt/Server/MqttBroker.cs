@@ -128,7 +128,7 @@ public sealed class MqttBroker : IAsyncDisposable
             }
 
             _sessions[session.ClientId] = session;
-            foreach (var subscription in session.GetSubscriptions())
+            foreach (var subscription in RestoredSubscriptions.Authorize(this, session))
             {
                 AddToTrees(session, subscription);
             }

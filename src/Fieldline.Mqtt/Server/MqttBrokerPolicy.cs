@@ -152,6 +152,15 @@ public class MqttBrokerPolicy
     /// </summary>
     public virtual bool CanReceive(MqttClientContext client, ReadOnlySpan<byte> topic) => true;
 
+    /// <summary>
+    /// Decides a subscription of a session read back from the state store at start, before its client reconnects.
+    /// <paramref name="owner"/> has the session's client id and owner as <see cref="MqttClientContext.Username"/>,
+    /// and no identity: the policy may attach one for <see cref="CanReceive"/>. Denied drops the subscription. The
+    /// default keeps it as it was granted (a delivery check is not stored, so a policy that grants with one must say so again here).
+    /// </summary>
+    public virtual MqttSubscribeAuthorization AuthorizeRestoredSubscription(MqttClientContext owner, string filter) =>
+        MqttSubscribeAuthorization.Granted;
+
     /// <summary>Inspects an authorized PUBLISH before it is routed. Called for every PUBLISH: must not block.</summary>
     public virtual MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish) => MqttPublishDecision.Accept;
 

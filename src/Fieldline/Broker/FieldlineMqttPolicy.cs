@@ -127,6 +127,24 @@ internal sealed class FieldlineMqttPolicy(
     public override bool CanReceive(MqttClientContext client, ReadOnlySpan<byte> topic) =>
         client.Identity is not AnonymousIdentity || !ReservedTopics.IsReserved(topic);
 
+    public override MqttSubscribeAuthorization AuthorizeRestoredSubscription(MqttClientContext owner, string filter)
+    {
+        // Devices and service accounts had their filters authorized when they subscribed. An anonymous session's
+        // '#' was granted with a delivery check, which is not stored: it gets it again, or goes when anonymous access is off.
+        if (!string.IsNullOrEmpty(owner.Username))
+        {
+            return MqttSubscribeAuthorization.Granted;
+        }
+
+        if (!_allowAnonymous)
+        {
+            return MqttSubscribeAuthorization.Denied;
+        }
+
+        owner.Identity = AnonymousIdentity.Instance;
+        return AuthorizeSubscribe(owner, filter);
+    }
+
     public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish)
     {
         if (client.Identity is not DeviceIdentity device || !publish.TopicUtf8.Span.SequenceEqual(device.TelemetryTopic))

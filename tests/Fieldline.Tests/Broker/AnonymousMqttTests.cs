@@ -144,6 +144,68 @@ public sealed class AnonymousMqttTests
     }
 
     [Fact]
+    public async Task An_anonymous_persistent_wildcard_subscription_keeps_its_delivery_check_across_a_restart()
+    {
+        var dataDir = TestEnvironment.NewTempDirectory();
+        try
+        {
+            string token;
+            await using (var first = await TestEnvironment.StartAsync(dataDir: dataDir, configuration: AllowAnonymous))
+            {
+                token = (await first.RegisterAsync("dev-1"))["token"]!.GetValue<string>();
+                var (client, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(first, "anon-p", null, null, MQTTnet.Formatter.MqttProtocolVersion.V311, cleanStart: false));
+                using (client)
+                {
+                    var granted = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+                    Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, granted.Items.Single().ResultCode);
+                    await client.DisconnectAsync();
+                }
+            }
+
+            await using (var second = await TestEnvironment.StartAsync(dataDir: dataDir, configuration: AllowAnonymous))
+            {
+                Assert.Equal(1, second.GetService<Fieldline.Mqtt.Server.MqttBroker>().SubscriptionCount);
+                var (device, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(second, "dev-1", "dev-1", token));
+                using (device)
+                {
+                    Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(device, "sensor/dev-1/telemetry", "{\"type\":\"t\",\"value\":1}")).ReasonCode);
+                }
+
+                var (publisher, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(second, "anon-pub", null, null));
+                using (publisher)
+                {
+                    await PublishAsync(publisher, "plain/queued");
+                }
+
+                var received = new List<string>();
+                var options = MqttTestClient.Options(second, "anon-p", null, null, MQTTnet.Formatter.MqttProtocolVersion.V311, cleanStart: false);
+                using var back = new MqttClientFactory().CreateMqttClient();
+                back.ApplicationMessageReceivedAsync += e =>
+                {
+                    lock (received)
+                    {
+                        received.Add(e.ApplicationMessage.Topic);
+                    }
+
+                    return Task.CompletedTask;
+                };
+                await back.ConnectAsync(options);
+                await Poll.UntilAsync(() => Task.FromResult(Snapshot(received)), r => r.Contains("plain/queued"), "the queued plain message");
+                Assert.Equal(["plain/queued"], Snapshot(received));
+                await back.DisconnectAsync();
+            }
+
+            // Without anonymous access the restored anonymous subscription is dropped rather than kept unchecked.
+            await using var third = await TestEnvironment.StartAsync(dataDir: dataDir);
+            Assert.Equal(0, third.GetService<Fieldline.Mqtt.Server.MqttBroker>().SubscriptionCount);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task An_anonymous_client_cannot_take_a_device_id_as_client_id()
     {
         await using var environment = await TestEnvironment.StartAsync(configuration: AllowAnonymous);
