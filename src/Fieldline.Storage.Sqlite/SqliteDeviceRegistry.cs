@@ -11,7 +11,6 @@ namespace Fieldline.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteDeviceRegistry : IDeviceRegistry
 {
-    private const int SqliteConstraintPrimaryKey = 1555;
     private const int SqliteConstraintUnique = 2067;
 
     private const string SelectDevice = """
@@ -51,7 +50,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             {
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }
-            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintPrimaryKey)
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteRegistryDatabase.SqliteConstraintPrimaryKey)
             {
                 return RegistryWriteResult.Conflict;
             }
@@ -59,6 +58,11 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             {
                 // The only unique column besides the key.
                 return RegistryWriteResult.CertificateInUse;
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteRegistryDatabase.SqliteConstraintTrigger)
+            {
+                // Device ids and service account user names are both MQTT user names: the schema keeps them apart.
+                return RegistryWriteResult.NameTaken;
             }
         }
 

@@ -19,6 +19,8 @@ public enum RegistryWriteResult
 
     /// <summary>The certificate fingerprint is registered to another device.</summary>
     CertificateInUse,
+    /// <summary>The name is taken by another kind of MQTT principal: a device id that is a service account's user name, or the reverse.</summary>
+    NameTaken,
 }
 
 /// <summary>
@@ -30,6 +32,7 @@ public interface IDeviceRegistry
     /// <summary>
     /// Registers a device with the hash of its token; <see cref="RegistryWriteResult.Conflict"/> when the id exists,
     /// <see cref="RegistryWriteResult.CertificateInUse"/> when its certificate fingerprint belongs to another device.
+    /// <see cref="RegistryWriteResult.NameTaken"/> when it is a service account's user name.
     /// </summary>
     Task<RegistryWriteResult> CreateAsync(Device device, byte[] tokenHash, CancellationToken cancellationToken);
 

@@ -135,6 +135,12 @@ internal sealed partial class MqttConnection
             };
         }
 
+        if (!_broker.Limits.AllowsTopicName(topic.Span))
+        {
+            RefusePublish(publish, MqttReasonCode.TopicNameInvalid, "The topic name is longer or deeper than the broker allows.");
+            return;
+        }
+
         var policy = _broker.Policy;
         if (!policy.CanPublish(client, topic.Span))
         {
@@ -280,7 +286,15 @@ internal sealed partial class MqttConnection
                 continue;
             }
 
-            if (!_broker.Policy.CanSubscribe(Client!, topicFilter))
+            if (!_broker.Limits.AllowsFilter(Encoding.UTF8.GetBytes(topicFilter)))
+            {
+                reasons[i] = MqttReasonCode.TopicFilterInvalid;
+                continue;
+            }
+
+            // A shared group's messages go to one member each: they cannot be checked per member, so such a grant is a refusal.
+            var authorization = _broker.Policy.AuthorizeSubscribe(Client!, topicFilter);
+            if (authorization == MqttSubscribeAuthorization.Denied || (shared && authorization == MqttSubscribeAuthorization.GrantedWithDeliveryCheck))
             {
                 _broker.Metrics.AuthorizationDenied("subscribe");
                 reasons[i] = MqttReasonCode.NotAuthorized;
@@ -288,7 +302,16 @@ internal sealed partial class MqttConnection
             }
 
             var existed = session.HasSubscription(subscription.Filter);
-            var entry = new TopicSubscription<MqttSession>(session, subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, packet.SubscriptionIdentifier);
+            if (!existed && !_broker.Limits.AllowsAnotherSubscription(session.SubscriptionCount))
+            {
+                reasons[i] = MqttReasonCode.QuotaExceeded;
+                continue;
+            }
+
+            var entry = new TopicSubscription<MqttSession>(session, subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, packet.SubscriptionIdentifier)
+            {
+                ReceiveCheck = authorization == MqttSubscribeAuthorization.GrantedWithDeliveryCheck ? Client : null,
+            };
             session.SetSubscription(entry);
             _broker.AddToTrees(session, entry);
             reasons[i] = (MqttReasonCode)subscription.MaximumQoS;
@@ -318,6 +341,11 @@ internal sealed partial class MqttConnection
         {
             foreach (var message in _broker.Retained.Match(subscription.Filter))
             {
+                if (subscription.ReceiveCheck is { } receiver && !_broker.Policy.CanReceive(receiver, message.TopicUtf8))
+                {
+                    continue;
+                }
+
                 var qos = Math.Min(message.QualityOfService, subscription.MaximumQoS);
                 var identifiers = new SubscriptionIdentifiers(subscription.SubscriptionIdentifier);
                 if (qos == 0)

@@ -34,6 +34,7 @@ internal sealed partial class MqttConnection
     private bool _connected;
     private uint _connectSessionExpiry;
     private MqttConnection? _backedUpSubscriber;
+    private ConnectionAdmission.Ticket? _admission;
     private readonly CancellationTokenSource _closing = new();
     private volatile bool _waitingDownstream;
     private uint _willDelaySeconds;
@@ -197,6 +198,17 @@ internal sealed partial class MqttConnection
             {
                 assignedClientId = clientId;
             }
+        }
+
+        _admission = _broker.Admission.TryAdmit(_context.RemoteEndPoint, out var refusal);
+        if (_admission is null)
+        {
+            return RefuseConnect(clientId, refusal);
+        }
+
+        if (connect.Will is { } longWill && !_broker.Limits.AllowsTopicName(longWill.TopicUtf8))
+        {
+            return RefuseConnect(clientId, MqttReasonCode.TopicNameInvalid);
         }
 
         Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId)
@@ -519,6 +531,7 @@ internal sealed partial class MqttConnection
             Log.ConnectionFailed(_broker.Logger, _context.ConnectionId, ex);
         }
 
+        _admission?.Release();
         CloseOutput();
         await _output.CompleteAsync().ConfigureAwait(false);
         await _input.CompleteAsync().ConfigureAwait(false);

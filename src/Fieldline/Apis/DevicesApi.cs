@@ -77,6 +77,11 @@ internal static partial class DevicesApi
                     detail: $"A device with the id '{device.DeviceId}' is already registered.");
             case RegistryWriteResult.CertificateInUse:
                 return CertificateInUse();
+            case RegistryWriteResult.NameTaken:
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Device id taken",
+                    detail: $"'{device.DeviceId}' is the user name of a service account. Device ids and service account user names are both MQTT user names, so they must differ.");
         }
 
         LogDeviceRegistered(services.Logger, device.DeviceId, device.Type);

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Fieldline.Core.Devices;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Telemetry;
 using Fieldline.Hosting;
 using Fieldline.Mqtt.Persistence;
@@ -32,6 +33,10 @@ internal static class BrokerHosting
         {
             ClientCertificateAuthorities = sp.GetService<MqttTlsCertificates>()?.ClientAuthorities,
         });
+        services.AddSingleton(sp => new ServiceAccountAuthenticator(
+            sp.GetRequiredService<IServiceAccountStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ServiceAccountAuthenticator>>()));
         services.AddSingleton<DeviceConnectionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
         services.AddSingleton<FieldlineMqttPolicy>();
@@ -49,6 +54,7 @@ internal static class BrokerHosting
             sp.GetRequiredService<IMqttStateStore>()));
         services.AddSingleton<MqttConnectionHandler>();
         services.AddSingleton<IDeviceConnections, BrokerDeviceConnections>();
+        services.AddSingleton<IServiceAccountConnections, BrokerServiceAccountConnections>();
         return services;
     }
 

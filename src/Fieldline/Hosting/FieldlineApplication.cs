@@ -3,6 +3,7 @@ using Fieldline.Apis;
 using Fieldline.Broker;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Settings;
 using Fieldline.Core.Telemetry;
 using Fieldline.Observability;
@@ -17,7 +18,7 @@ namespace Fieldline.Hosting;
 /// Composes the Fieldline process: configuration, services, Kestrel listeners and endpoints. The CLI and the
 /// tests start the same host through <see cref="StartAsync"/>, then read the bound addresses.
 /// </summary>
-internal sealed class FieldlineApplication : IAsyncDisposable
+internal sealed partial class FieldlineApplication : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
@@ -104,6 +105,11 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             throw;
         }
 
+        if (options.Mqtt.AllowAnonymous)
+        {
+            LogAnonymousAllowed(app.Services.GetRequiredService<ILogger<FieldlineApplication>>());
+        }
+
         var httpPort = httpListener!.IPEndPoint!.Port;
         var application = new FieldlineApplication(
             app, options, LocalUrl("http", options.Bind, httpPort), mqttListeners.Tcp?.IPEndPoint?.Port, mqttListeners.Tls?.IPEndPoint?.Port);
@@ -146,6 +152,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         // Storage: opened before anything that reads it, flushed on stop after the listeners closed.
         services.AddSingleton(sp => new SqliteRegistryDatabase(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.DataDir));
         services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
+        services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
 
         services.Configure<SqliteTelemetryStoreOptions>(configuration.GetSection("Telemetry:Store"));
@@ -199,6 +206,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         app.MapMetrics();
         app.MapOpenApi();
         app.MapDevicesApi();
+        app.MapServiceAccountsApi();
         app.MapTelemetryApi();
         app.MapMqttWebSocket();
     }
@@ -232,6 +240,11 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
         await output.WriteLineAsync($"  MQTT over WebSocket: {MqttWebSocketUrl}");
 
+        if (Options.Mqtt.AllowAnonymous)
+        {
+            await output.WriteLineAsync("  Anonymous MQTT clients are allowed (any topic outside sensor/, device/ and $).");
+        }
+
         if (Services.GetRequiredService<AdminApiKey>().TakeGeneratedKey() is { } key)
         {
             await output.WriteLineAsync($"  Admin API key (shown once, store it now): {key}");
@@ -239,6 +252,9 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
         await output.FlushAsync();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Anonymous MQTT clients are allowed: anyone who reaches the broker may publish and subscribe outside sensor/, device/ and $ topics")]
+    private static partial void LogAnonymousAllowed(ILogger logger);
 }
 
 /// <summary>The MQTT listeners as Kestrel bound them, so that ports chosen by the operating system can be read after start.</summary>

@@ -28,12 +28,21 @@ internal sealed class FieldlineHttpOptions
     public int Port { get; set; } = 8080;
 }
 
-/// <summary>The MQTT broker's listeners: plain TCP here, TLS in <see cref="Tls"/>; MQTT over WebSocket is on the HTTP port at /mqtt.</summary>
+/// <summary>
+/// The MQTT broker's listeners (plain TCP here, TLS in <see cref="Tls"/>; MQTT over WebSocket is on the HTTP port at
+/// /mqtt) and access. The broker's limits (<c>Mqtt:MaximumConnections</c> ...) are bound from the same section into
+/// <see cref="Mqtt.Server.MqttBrokerOptions"/>.
+/// </summary>
 internal sealed class FieldlineMqttOptions
 {
     /// <summary>TCP port; 0 lets the operating system pick a free one.</summary>
     public int Port { get; set; } = 1883;
 
+    /// <summary>
+    /// Lets clients without user name and password in, to any topic outside the platform's (<c>sensor/</c>,
+    /// <c>device/</c>, '$'), so that the broker can serve as a plain MQTT broker. Off by default.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
     public FieldlineMqttTlsOptions Tls { get; set; } = new();
 }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Fieldline.Mqtt.Server;
 using Microsoft.Extensions.Options;
 
 namespace Fieldline.Hosting;
@@ -79,6 +80,41 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         if (!string.IsNullOrEmpty(path) && !File.Exists(path))
         {
             failures.Add($"{key} '{path}' does not exist.");
+        }
+    }
+
+    /// <summary>The broker's limits, bound from the <c>Mqtt</c> section; one line per bad value.</summary>
+    public static IReadOnlyList<string> ValidateBroker(MqttBrokerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        ValidateLimit(failures, "Mqtt:MaximumConnections", options.MaximumConnections);
+        ValidateLimit(failures, "Mqtt:MaximumConnectionsPerAddress", options.MaximumConnectionsPerAddress);
+        ValidateLimit(failures, "Mqtt:MaximumSubscriptionsPerClient", options.MaximumSubscriptionsPerClient);
+        ValidateLimit(failures, "Mqtt:MaximumTopicLevels", options.MaximumTopicLevels);
+        if (options.MaximumTopicLength is < 0 or > 65_535)
+        {
+            failures.Add($"Mqtt:MaximumTopicLength must be between 0 (MQTT's own 65535) and 65535 bytes (was {options.MaximumTopicLength}).");
+        }
+
+        if (!double.IsFinite(options.MaximumConnectRate) || options.MaximumConnectRate < 0)
+        {
+            failures.Add($"Mqtt:MaximumConnectRate must be a number of connections per second, 0 for no limit (was {options.MaximumConnectRate}).");
+        }
+
+        if (options.ConnectRateBurst < 1)
+        {
+            failures.Add($"Mqtt:ConnectRateBurst must be at least 1 (was {options.ConnectRateBurst}).");
+        }
+
+        return failures;
+    }
+
+    private static void ValidateLimit(List<string> failures, string key, int value)
+    {
+        if (value < 0)
+        {
+            failures.Add($"{key} must be 0 (no limit) or more (was {value}).");
         }
     }
 

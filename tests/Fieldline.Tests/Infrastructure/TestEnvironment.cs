@@ -115,6 +115,27 @@ internal sealed class TestEnvironment : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
 
+    /// <summary>Creates a service account through the API (password generated unless given) and returns the response body.</summary>
+    public async Task<JsonObject> CreateServiceAccountAsync(string username, IEnumerable<(string Action, string Pattern)> rules, string? password = null)
+    {
+        var body = new JsonObject
+        {
+            ["username"] = username,
+            ["rules"] = new JsonArray([.. rules.Select(r => (JsonNode)new JsonObject { ["action"] = r.Action, ["pattern"] = r.Pattern })]),
+        };
+        if (password is not null)
+        {
+            body["password"] = password;
+        }
+
+        using var response = await Client.PostAsJsonAsync("/api/v1/service-accounts", body);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+    }
+
+    /// <summary>The /metrics text.</summary>
+    public Task<string> ScrapeMetricsAsync() => Client.GetStringAsync("/metrics");
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
