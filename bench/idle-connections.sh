@@ -22,6 +22,8 @@ publish_fieldline
 dotnet publish "$BENCH_ROOT/bench/Fieldline.Load" -c Release -o "$LOAD_PUB" >"$WORK/load-publish.log" 2>&1 ||
     { cat "$WORK/load-publish.log" >&2; die "building Fieldline.Load failed"; }
 MOSQUITTO_EXTRA="max_connections -1"
+# All connections come from 127.0.0.1 as fast as they can be opened: lift the per-address and rate limits.
+FIELDLINE_EXTRA="--max-connections-per-address 0 --max-connect-rate 0"
 start_fieldline
 start_mosquitto
 

@@ -46,14 +46,14 @@ publish_fieldline() {
         { cat "$WORK/publish.log" >&2; die "dotnet publish failed"; }
 }
 
-# Starts Fieldline in the background; sets FL_PID, FL_HTTP, FL_MQTT, FL_KEY.
+# Starts Fieldline in the background; sets FL_PID, FL_HTTP, FL_MQTT, FL_KEY. Extra serve flags from $FIELDLINE_EXTRA.
 start_fieldline() {
     FL_HTTP=$(free_port)
     FL_MQTT=$(free_port)
     FL_KEY=${FL_KEY:-bench-admin-key-$RANDOM$RANDOM}
     mkdir -p "$WORK/fl-data"
     "$FIELDLINE_PUB/fieldline" serve --data-dir "$WORK/fl-data" --http-port "$FL_HTTP" --mqtt-port "$FL_MQTT" \
-        --bind 127.0.0.1 --admin-key "$FL_KEY" >"$WORK/fieldline.log" 2>&1 &
+        --bind 127.0.0.1 --admin-key "$FL_KEY" ${FIELDLINE_EXTRA:-} >"$WORK/fieldline.log" 2>&1 &
     FL_PID=$!
     local deadline=$((SECONDS + 60))
     until curl -fsS "http://127.0.0.1:$FL_HTTP/ready" >/dev/null 2>&1; do

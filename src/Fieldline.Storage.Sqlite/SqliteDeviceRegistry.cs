@@ -11,10 +11,10 @@ namespace Fieldline.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteDeviceRegistry : IDeviceRegistry
 {
-    private const int SqliteConstraintPrimaryKey = 1555;
+    private const int SqliteConstraintUnique = 2067;
 
     private const string SelectDevice = """
-        SELECT device_id, name, type, model, firmware_version, status, location, last_seen, registered_at, metadata
+        SELECT device_id, name, type, model, firmware_version, status, location, last_seen, registered_at, metadata, certificate_fingerprint
         FROM devices
         """;
 
@@ -39,8 +39,8 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         {
             insert.Transaction = transaction;
             insert.CommandText = """
-                INSERT INTO devices (device_id, name, type, model, firmware_version, status, location, last_seen, registered_at, metadata, token_hash)
-                VALUES ($id, $name, $type, $model, $firmware, $status, $location, $last_seen, $registered_at, $metadata, $token_hash)
+                INSERT INTO devices (device_id, name, type, model, firmware_version, status, location, last_seen, registered_at, metadata, token_hash, certificate_fingerprint)
+                VALUES ($id, $name, $type, $model, $firmware, $status, $location, $last_seen, $registered_at, $metadata, $token_hash, $certificate_fingerprint)
                 """;
             AddDeviceParameters(insert, device);
             insert.Parameters.AddWithValue("$last_seen", (object?)device.LastSeen?.ToUnixTimeMilliseconds() ?? DBNull.Value);
@@ -50,9 +50,19 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             {
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }
-            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintPrimaryKey)
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteRegistryDatabase.SqliteConstraintPrimaryKey)
             {
                 return RegistryWriteResult.Conflict;
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
+            {
+                // The only unique column besides the key.
+                return RegistryWriteResult.CertificateInUse;
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteRegistryDatabase.SqliteConstraintTrigger)
+            {
+                // Device ids and service account user names are both MQTT user names: the schema keeps them apart.
+                return RegistryWriteResult.NameTaken;
             }
         }
 
@@ -144,11 +154,19 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             update.CommandText = """
                 UPDATE devices
                 SET name = $name, type = $type, model = $model, firmware_version = $firmware,
-                    status = $status, location = $location, metadata = $metadata
+                    status = $status, location = $location, metadata = $metadata,
+                    certificate_fingerprint = $certificate_fingerprint
                 WHERE device_id = $id
                 """;
             AddDeviceParameters(update, device);
-            await update.ExecuteNonQueryAsync(cancellationToken);
+            try
+            {
+                await update.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
+            {
+                return RegistryWriteResult.CertificateInUse;
+            }
         }
 
         if (previous != device.Status)
@@ -203,6 +221,22 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         }
 
         return new DeviceCredentials(deviceId, (byte[])reader.GetValue(0), ParseStatus(reader.GetString(1)));
+    }
+
+    public async Task<DeviceCredentials?> FindByCertificateFingerprintAsync(string fingerprint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(fingerprint);
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        await using var select = connection.CreateCommand();
+        select.CommandText = "SELECT device_id, token_hash, status FROM devices WHERE certificate_fingerprint = $fingerprint";
+        select.Parameters.AddWithValue("$fingerprint", fingerprint);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new DeviceCredentials(reader.GetString(0), (byte[])reader.GetValue(1), ParseStatus(reader.GetString(2)));
     }
 
     public async Task SetConnectionStatusAsync(string deviceId, DeviceStatus status, DateTimeOffset at, CancellationToken cancellationToken)
@@ -303,6 +337,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         command.Parameters.AddWithValue("$status", ToText(device.Status));
         command.Parameters.AddWithValue("$location", (object?)device.Location ?? DBNull.Value);
         command.Parameters.AddWithValue("$metadata", JsonSerializer.Serialize(device.Metadata));
+        command.Parameters.AddWithValue("$certificate_fingerprint", (object?)device.CertificateFingerprint ?? DBNull.Value);
     }
 
     private static Device ReadDevice(DbDataReader reader) => new()
@@ -317,6 +352,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         LastSeen = reader.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
         RegisteredAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)),
         Metadata = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(9)) ?? [],
+        CertificateFingerprint = reader.IsDBNull(10) ? null : reader.GetString(10),
     };
 
     private static string ToText(DeviceType type) => type switch

@@ -3,15 +3,20 @@ using Microsoft.Data.Sqlite;
 namespace Fieldline.Storage.Sqlite;
 
 /// <summary>
-/// The registry database file (<c>fieldline.db</c> in the data directory): devices, their status history
-/// and settings. Owns the schema and hands out pooled connections.
+/// The registry database file (<c>fieldline.db</c> in the data directory): devices, their status history,
+/// service accounts and settings. Owns the schema and hands out pooled connections.
 /// </summary>
+/// <remarks>
+/// Migrations: every statement of <see cref="Schema"/> is idempotent (IF NOT EXISTS), so opening a file of an
+/// older version adds what that version lacked. Version 2 added <c>service_accounts</c> and the triggers that keep
+/// device ids and service account user names apart.
+/// </remarks>
 public sealed class SqliteRegistryDatabase : IDisposable
 {
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -25,9 +30,12 @@ public sealed class SqliteRegistryDatabase : IDisposable
             last_seen        INTEGER,
             registered_at    INTEGER NOT NULL,
             metadata         TEXT NOT NULL DEFAULT '{}',
-            token_hash       BLOB NOT NULL
+            token_hash       BLOB NOT NULL,
+            certificate_fingerprint TEXT
         );
         CREATE INDEX IF NOT EXISTS ix_devices_type_status ON devices (type, status, device_id);
+        CREATE UNIQUE INDEX IF NOT EXISTS ix_devices_certificate_fingerprint ON devices (certificate_fingerprint)
+            WHERE certificate_fingerprint IS NOT NULL;
         CREATE TABLE IF NOT EXISTS device_status_history (
             device_id TEXT NOT NULL,
             status    TEXT NOT NULL,
@@ -38,7 +46,29 @@ public sealed class SqliteRegistryDatabase : IDisposable
             key   TEXT PRIMARY KEY NOT NULL,
             value BLOB NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS service_accounts (
+            username            TEXT PRIMARY KEY NOT NULL,
+            description         TEXT,
+            rules               TEXT NOT NULL DEFAULT '[]',
+            password_hash       BLOB NOT NULL,
+            password_salt       BLOB NOT NULL,
+            password_iterations INTEGER NOT NULL,
+            created_at          INTEGER NOT NULL,
+            updated_at          INTEGER NOT NULL
+        );
+        CREATE TRIGGER IF NOT EXISTS devices_id_is_no_service_account BEFORE INSERT ON devices
+        WHEN EXISTS (SELECT 1 FROM service_accounts WHERE username = NEW.device_id)
+        BEGIN SELECT RAISE(ABORT, 'name taken: a service account has this user name'); END;
+        CREATE TRIGGER IF NOT EXISTS service_accounts_name_is_no_device BEFORE INSERT ON service_accounts
+        WHEN EXISTS (SELECT 1 FROM devices WHERE device_id = NEW.username)
+        BEGIN SELECT RAISE(ABORT, 'name taken: a device has this id'); END;
         """;
+
+    /// <summary>SQLITE_CONSTRAINT_TRIGGER: a trigger refused the write (the name triggers above).</summary>
+    internal const int SqliteConstraintTrigger = 1811;
+
+    /// <summary>SQLITE_CONSTRAINT_PRIMARYKEY.</summary>
+    internal const int SqliteConstraintPrimaryKey = 1555;
 
     private readonly string _connectionString;
 
@@ -81,6 +111,14 @@ public sealed class SqliteRegistryDatabase : IDisposable
             {
                 throw new InvalidOperationException(
                     $"{FilePath} has schema version {current}, newer than this build supports ({SchemaVersion}).");
+            }
+
+            // Version 0 is a new file: the schema below creates everything. Older files get what they lack first,
+            // so that the schema's indexes find their columns.
+            if (current is > 0 and < 2)
+            {
+                version.CommandText = "ALTER TABLE devices ADD COLUMN certificate_fingerprint TEXT;";
+                await version.ExecuteNonQueryAsync(cancellationToken);
             }
         }
 

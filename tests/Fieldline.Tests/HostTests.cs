@@ -147,6 +147,9 @@ public sealed class HostTests
     [InlineData("--mqtt-port=70000", "Mqtt:Port must be between 0 and 65535 (was 70000).")]
     [InlineData("--bind=localhost-ish", "Bind must be an IP address")]
     [InlineData("--admin-key=short", "Security:AdminKey must be 16 to 256 characters without surrounding white space.")]
+    [InlineData("--max-connections=-1", "Mqtt:MaximumConnections must be 0 (no limit) or more (was -1).")]
+    [InlineData("--max-topic-length=70000", "Mqtt:MaximumTopicLength must be between 0 (MQTT's own 65535) and 65535 bytes (was 70000).")]
+    [InlineData("--max-connect-rate=-2", "Mqtt:MaximumConnectRate must be a number of connections per second, 0 for no limit (was -2).")]
     public async Task Serve_rejects_a_bad_value_with_one_clear_line_and_exit_code_2(string flag, string message)
     {
         var dataDir = TestEnvironment.NewTempDirectory();

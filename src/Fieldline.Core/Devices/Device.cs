@@ -30,4 +30,10 @@ public sealed record Device
     public DateTimeOffset? LastSeen { get; init; }
     public DateTimeOffset RegisteredAt { get; init; }
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The SHA-256 fingerprint (lowercase hex) of the DER certificate the device may present over TLS instead of
+    /// its token; null when it has none (see <see cref="DeviceCertificates"/>).
+    /// </summary>
+    public string? CertificateFingerprint { get; init; }
 }

@@ -28,12 +28,14 @@ public sealed partial class DeviceAuthenticator
     private readonly Security.FailedAttemptLimiter _perDevice;
     private readonly Security.FailedAttemptLimiter _perSource;
     private readonly ILogger<DeviceAuthenticator> _logger;
+    private readonly TimeProvider _timeProvider;
 
     /// <summary>Creates the authenticator.</summary>
     public DeviceAuthenticator(IDeviceRegistry registry, TimeProvider timeProvider, ILogger<DeviceAuthenticator> logger, int maxFailuresPerDevice = 10, int maxFailuresPerSource = 30, TimeSpan? window = null)
     {
         _registry = registry;
         _logger = logger;
+        _timeProvider = timeProvider;
         var span = window ?? TimeSpan.FromMinutes(1);
         _perDevice = new Security.FailedAttemptLimiter(maxFailuresPerDevice, span, timeProvider);
         _perSource = new Security.FailedAttemptLimiter(maxFailuresPerSource, span, timeProvider);

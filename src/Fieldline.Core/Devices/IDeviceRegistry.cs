@@ -16,6 +16,11 @@ public enum RegistryWriteResult
     Ok,
     NotFound,
     Conflict,
+
+    /// <summary>The certificate fingerprint is registered to another device.</summary>
+    CertificateInUse,
+    /// <summary>The name is taken by another kind of MQTT principal: a device id that is a service account's user name, or the reverse.</summary>
+    NameTaken,
 }
 
 /// <summary>
@@ -24,14 +29,21 @@ public enum RegistryWriteResult
 /// </summary>
 public interface IDeviceRegistry
 {
-    /// <summary>Registers a device with the hash of its token; <see cref="RegistryWriteResult.Conflict"/> when the id exists.</summary>
+    /// <summary>
+    /// Registers a device with the hash of its token; <see cref="RegistryWriteResult.Conflict"/> when the id exists,
+    /// <see cref="RegistryWriteResult.CertificateInUse"/> when its certificate fingerprint belongs to another device.
+    /// <see cref="RegistryWriteResult.NameTaken"/> when it is a service account's user name.
+    /// </summary>
     Task<RegistryWriteResult> CreateAsync(Device device, byte[] tokenHash, CancellationToken cancellationToken);
 
     Task<Device?> GetAsync(string deviceId, CancellationToken cancellationToken);
 
     Task<DevicePage> ListAsync(DeviceQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Replaces the mutable fields (name, type, model, firmware_version, status, location, metadata).</summary>
+    /// <summary>
+    /// Replaces the mutable fields (name, type, model, firmware_version, status, location, metadata,
+    /// certificate_fingerprint); <see cref="RegistryWriteResult.CertificateInUse"/> when the fingerprint belongs to another device.
+    /// </summary>
     Task<RegistryWriteResult> UpdateAsync(Device device, CancellationToken cancellationToken);
 
     Task<RegistryWriteResult> DeleteAsync(string deviceId, CancellationToken cancellationToken);
@@ -40,6 +52,9 @@ public interface IDeviceRegistry
 
     /// <summary>The stored token hash and status of a device, for authentication; null when unknown.</summary>
     Task<DeviceCredentials?> GetCredentialsAsync(string deviceId, CancellationToken cancellationToken);
+
+    /// <summary>The device whose registered certificate has this fingerprint (lowercase hex SHA-256), for authentication; null when none.</summary>
+    Task<DeviceCredentials?> FindByCertificateFingerprintAsync(string fingerprint, CancellationToken cancellationToken);
 
     /// <summary>Records a status change (and last_seen) caused by the device's connection.</summary>
     Task SetConnectionStatusAsync(string deviceId, DeviceStatus status, DateTimeOffset at, CancellationToken cancellationToken);

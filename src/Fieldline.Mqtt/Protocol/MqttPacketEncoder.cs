@@ -405,7 +405,9 @@ internal static class MqttPacketEncoder
         MqttReasonCode.Success => 0x00,
         MqttReasonCode.UnsupportedProtocolVersion => 0x01,
         MqttReasonCode.ClientIdentifierNotValid => 0x02,
-        MqttReasonCode.ServerUnavailable or MqttReasonCode.ServerBusy or MqttReasonCode.ServerShuttingDown => 0x03,
+        // Limits (quota, connect rate) mean "try later": 3.1.1 has only Server unavailable for that.
+        MqttReasonCode.ServerUnavailable or MqttReasonCode.ServerBusy or MqttReasonCode.ServerShuttingDown
+            or MqttReasonCode.QuotaExceeded or MqttReasonCode.ConnectionRateExceeded => 0x03,
         _ => 0x05,
     };
 }

@@ -26,6 +26,7 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<string, SharedSubscriptionGroup> _sharedGroups = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DelayedWill> _delayedWills = new(StringComparer.Ordinal);
+    private readonly SysTopicPublisher? _sysTopics;
     private int _assignedIds;
     private long _lastStoreId;
     private int _started;
@@ -50,7 +51,10 @@ public sealed class MqttBroker : IAsyncDisposable
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MqttBroker>();
         Metrics = new MqttBrokerMetrics(this, meterFactory);
         Retained = new RetainedMessageStore(this);
+        Admission = new ConnectionAdmission(options, TimeProvider, Metrics);
+        Limits = new ClientLimits(options, Metrics);
         _expiryTimer = TimeProvider.CreateTimer(_ => ExpireSessions(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _sysTopics = options.SysTopicInterval > TimeSpan.Zero ? new SysTopicPublisher(this, options.SysTopicInterval) : null;
     }
 
     /// <summary>The broker's options.</summary>
@@ -83,6 +87,10 @@ public sealed class MqttBroker : IAsyncDisposable
     internal ILogger Logger { get; }
 
     internal MqttBrokerMetrics Metrics { get; }
+
+    internal ConnectionAdmission Admission { get; }
+
+    internal ClientLimits Limits { get; }
 
     internal TopicTree<MqttSession> Subscriptions { get; } = new();
 
@@ -120,7 +128,7 @@ public sealed class MqttBroker : IAsyncDisposable
             }
 
             _sessions[session.ClientId] = session;
-            foreach (var subscription in session.GetSubscriptions())
+            foreach (var subscription in RestoredSubscriptions.Authorize(this, session))
             {
                 AddToTrees(session, subscription);
             }
@@ -186,6 +194,13 @@ public sealed class MqttBroker : IAsyncDisposable
     public async Task RunConnectionAsync(ConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        if (!Admission.HasRoom())
+        {
+            // Full: closed unanswered, so that a flood of sockets costs nothing (returning closes the transport).
+            Log.ConnectionRejected(Logger, connection.RemoteEndPoint?.ToString(), Options.MaximumConnections);
+            return;
+        }
+
         var mqtt = new MqttConnection(this, connection);
         await mqtt.RunAsync().ConfigureAwait(false);
     }
@@ -248,6 +263,11 @@ public sealed class MqttBroker : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_sysTopics is not null)
+        {
+            await _sysTopics.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var connection in _connections.Keys)
         {
             connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated);
@@ -453,20 +473,18 @@ public sealed class MqttBroker : IAsyncDisposable
         }
 
         // No Local is a property of one subscription: the publisher's own No Local subscriptions drop out before
-        // its other matching subscriptions are merged.
-        if (route.Origin is { } origin)
+        // its other matching subscriptions are merged; so do subscriptions whose delivery check refuses the topic.
+        var kept = 0;
+        for (var i = 0; i < matches.Count; i++)
         {
-            var kept = 0;
-            for (var i = 0; i < matches.Count; i++)
+            var match = matches[i];
+            if (!(match.NoLocal && match.Subscriber == route.Origin) && (match.ReceiveCheck is null || Policy.CanReceive(match.ReceiveCheck, route.Topic)))
             {
-                if (!(matches[i].NoLocal && matches[i].Subscriber == origin))
-                {
-                    matches[kept++] = matches[i];
-                }
+                matches[kept++] = match;
             }
-
-            matches.RemoveRange(kept, matches.Count - kept);
         }
+
+        matches.RemoveRange(kept, matches.Count - kept);
 
         // A client with overlapping subscriptions gets the message once, at the highest QoS granted, with the
         // identifiers of all of them (MQTT-3.3.4-2, -3).

@@ -48,6 +48,10 @@ internal sealed class MqttBrokerMetrics : IDisposable
 
     public long MessagesSent => Volatile.Read(ref _messagesSent);
 
+    public long BytesReceived => Volatile.Read(ref _bytesReceived);
+
+    public long BytesSent => Volatile.Read(ref _bytesSent);
+
     public void MessageReceived(int bytes)
     {
         Interlocked.Increment(ref _messagesReceived);
@@ -78,6 +82,9 @@ internal sealed class MqttBrokerMetrics : IDisposable
 
     public void LimitReached(string limit) => _limitsReached.Add(1, new KeyValuePair<string, object?>("limit", limit));
 
+    /// <summary>The meter of this broker's instruments (tests listen to it).</summary>
+    internal Meter Meter => _meter;
+
     public void Dispose() => _meter.Dispose();
 
     private static string ReasonName(MqttReasonCode reason) => reason switch
@@ -95,6 +102,8 @@ internal sealed class MqttBrokerMetrics : IDisposable
         MqttReasonCode.BadAuthenticationMethod => "bad_authentication_method",
         MqttReasonCode.ConnectionRateExceeded => "connection_rate_exceeded",
         MqttReasonCode.ServerUnavailable => "server_unavailable",
+        MqttReasonCode.ServerBusy => "server_busy",
+        MqttReasonCode.QuotaExceeded => "quota_exceeded",
         _ => "other",
     };
 }

@@ -49,4 +49,43 @@ public sealed class MqttBrokerOptions
 
     /// <summary>Upper bound on the keep-alive a client may ask for; 0 means any.</summary>
     public ushort MaximumKeepAliveSeconds { get; set; }
+
+    /// <summary>
+    /// How often the broker publishes its figures as retained messages under <c>$SYS/broker/</c> (mosquitto's
+    /// topics: version, uptime, clients, messages, bytes, subscriptions, retained messages); zero turns them off.
+    /// </summary>
+    public TimeSpan SysTopicInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Most client connections at once; 0 for no limit. When the broker is full a new connection is closed before
+    /// its CONNECT is read; one that was accepted just before the broker filled up is refused with CONNACK 0x89
+    /// Server busy (3.1.1: 0x03 Server unavailable).
+    /// </summary>
+    public int MaximumConnections { get; set; } = 100_000;
+
+    /// <summary>Most client connections at once from one IP address; 0 for no limit. Beyond: CONNACK 0x97 Quota exceeded (3.1.1: 0x03).</summary>
+    public int MaximumConnectionsPerAddress { get; set; } = 1_000;
+
+    /// <summary>
+    /// CONNECT packets admitted per second on average, over all clients (a token bucket of
+    /// <see cref="ConnectRateBurst"/> tokens); 0 for no limit. Beyond: CONNACK 0x9F Connection rate exceeded (3.1.1: 0x03).
+    /// Checked before authentication, so that a flood of logins cannot use up the CPU.
+    /// </summary>
+    public double MaximumConnectRate { get; set; } = 1_000;
+
+    /// <summary>How many CONNECT packets may arrive at once above <see cref="MaximumConnectRate"/> (the size of the bucket).</summary>
+    public int ConnectRateBurst { get; set; } = 1_000;
+
+    /// <summary>Most subscriptions a client (session) may hold; 0 for no limit. Filters beyond get SUBACK 0x97 Quota exceeded (3.1.1: 0x80).</summary>
+    public int MaximumSubscriptionsPerClient { get; set; } = 1_000;
+
+    /// <summary>
+    /// Longest topic name or topic filter, in UTF-8 bytes; 0 for MQTT's own limit (65,535). A longer topic name is
+    /// refused (5.0: PUBACK/PUBREC 0x90 Topic Name invalid for QoS 1/2, DISCONNECT 0x90 for QoS 0; 3.1.1: the
+    /// connection is closed), a longer filter gets SUBACK 0x8F Topic Filter invalid (3.1.1: 0x80).
+    /// </summary>
+    public int MaximumTopicLength { get; set; } = 4_096;
+
+    /// <summary>Most levels ('/'-separated parts) of a topic name or filter; 0 for no limit. Refused like <see cref="MaximumTopicLength"/>.</summary>
+    public int MaximumTopicLevels { get; set; } = 128;
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Fieldline.Mqtt.Server;
 
@@ -31,6 +32,21 @@ public sealed class MqttClientContext
 
     /// <summary>Whatever the policy attached when it authenticated the client (for example the device it is).</summary>
     public object? Identity { get; set; }
+
+    /// <summary>The certificate the client presented in the TLS handshake; null without TLS or without a certificate.</summary>
+    public X509Certificate2? ClientCertificate { get; internal init; }
+
+    /// <summary>
+    /// Who owns the client's session: only a client with the same owner may resume or take it over. The user name
+    /// unless the policy sets it while authenticating (for example to the device a certificate identifies).
+    /// </summary>
+    public string? SessionOwner
+    {
+        get => _sessionOwner ?? Username;
+        set => _sessionOwner = value;
+    }
+
+    private string? _sessionOwner;
 }
 
 /// <summary>Why a client's connection ended.</summary>
@@ -93,6 +109,23 @@ public readonly struct MqttPublishDecision
     public static MqttPublishDecision Refuse(MqttReasonCode reasonCode) => new(reasonCode, null);
 }
 
+/// <summary>The policy's answer to one filter of a SUBSCRIBE.</summary>
+public enum MqttSubscribeAuthorization
+{
+    /// <summary>Refused: SUBACK 0x87 Not authorized (3.1.1: 0x80).</summary>
+    Denied,
+
+    /// <summary>Granted: every message matching the filter is delivered.</summary>
+    Granted,
+
+    /// <summary>
+    /// Granted, but each message is delivered only if <see cref="MqttBrokerPolicy.CanReceive"/> allows its topic: for a
+    /// filter such as '#' that may match topics the client must not read among many it may. A shared subscription
+    /// cannot be granted so (its messages go to one member each) and is refused instead.
+    /// </summary>
+    GrantedWithDeliveryCheck,
+}
+
 /// <summary>
 /// The hooks through which an application decides who may connect, publish and subscribe, and observes
 /// clients. The default allows everything except publishing to '$' topics.
@@ -120,6 +153,29 @@ public class MqttBrokerPolicy
 
     /// <summary>Whether the client may subscribe to <paramref name="filter"/>.</summary>
     public virtual bool CanSubscribe(MqttClientContext client, string filter) => true;
+
+    /// <summary>
+    /// Decides one filter of a SUBSCRIBE (of a shared subscription, the filter without its <c>$share/{group}/</c>);
+    /// the default grants it when <see cref="CanSubscribe"/> allows it.
+    /// </summary>
+    public virtual MqttSubscribeAuthorization AuthorizeSubscribe(MqttClientContext client, string filter) =>
+        CanSubscribe(client, filter) ? MqttSubscribeAuthorization.Granted : MqttSubscribeAuthorization.Denied;
+
+    /// <summary>
+    /// Whether a message on <paramref name="topic"/> may be delivered to the client through a subscription granted
+    /// with <see cref="MqttSubscribeAuthorization.GrantedWithDeliveryCheck"/> (routed and retained messages alike).
+    /// Called for every such delivery: must not allocate.
+    /// </summary>
+    public virtual bool CanReceive(MqttClientContext client, ReadOnlySpan<byte> topic) => true;
+
+    /// <summary>
+    /// Decides a subscription of a session read back from the state store at start, before its client reconnects.
+    /// <paramref name="owner"/> has the session's client id and owner as <see cref="MqttClientContext.Username"/>,
+    /// and no identity: the policy may attach one for <see cref="CanReceive"/>. Denied drops the subscription. The
+    /// default keeps it as it was granted (a delivery check is not stored, so a policy that grants with one must say so again here).
+    /// </summary>
+    public virtual MqttSubscribeAuthorization AuthorizeRestoredSubscription(MqttClientContext owner, string filter) =>
+        MqttSubscribeAuthorization.Granted;
 
     /// <summary>Inspects an authorized PUBLISH before it is routed. Called for every PUBLISH: must not block.</summary>
     public virtual MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish) => MqttPublishDecision.Accept;

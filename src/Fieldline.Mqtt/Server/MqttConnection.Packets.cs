@@ -102,6 +102,13 @@ internal sealed partial class MqttConnection
             return;
         }
 
+        if (qos == 2 && Version == MqttProtocolVersion.V500 && session.IncomingQos2Count >= Options.ReceiveMaximum)
+        {
+            // A QoS 2 message holds a slot of the receive window until PUBREL (MQTT-3.3.4-9); one more than the
+            // window announced in CONNACK is a protocol violation.
+            throw new MqttProtocolException(MqttReasonCode.ReceiveMaximumExceeded, $"More than {Options.ReceiveMaximum} QoS 2 messages not released.");
+        }
+
         var topic = ResolveTopicAlias(publish);
         if (publish.IsUtf8Payload && !Utf8.IsValid(publish.Payload.Span))
         {
@@ -126,6 +133,12 @@ internal sealed partial class MqttConnection
                 MessageExpirySeconds = publish.MessageExpirySeconds,
                 IsUtf8Payload = publish.IsUtf8Payload,
             };
+        }
+
+        if (!_broker.Limits.AllowsTopicName(topic.Span))
+        {
+            RefusePublish(publish, MqttReasonCode.TopicNameInvalid, "The topic name is longer or deeper than the broker allows.");
+            return;
         }
 
         var policy = _broker.Policy;
@@ -273,7 +286,15 @@ internal sealed partial class MqttConnection
                 continue;
             }
 
-            if (!_broker.Policy.CanSubscribe(Client!, topicFilter))
+            if (!_broker.Limits.AllowsFilter(Encoding.UTF8.GetBytes(topicFilter)))
+            {
+                reasons[i] = MqttReasonCode.TopicFilterInvalid;
+                continue;
+            }
+
+            // A shared group's messages go to one member each: they cannot be checked per member, so such a grant is a refusal.
+            var authorization = _broker.Policy.AuthorizeSubscribe(Client!, topicFilter);
+            if (authorization == MqttSubscribeAuthorization.Denied || (shared && authorization == MqttSubscribeAuthorization.GrantedWithDeliveryCheck))
             {
                 _broker.Metrics.AuthorizationDenied("subscribe");
                 reasons[i] = MqttReasonCode.NotAuthorized;
@@ -281,7 +302,16 @@ internal sealed partial class MqttConnection
             }
 
             var existed = session.HasSubscription(subscription.Filter);
-            var entry = new TopicSubscription<MqttSession>(session, subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, packet.SubscriptionIdentifier);
+            if (!existed && !_broker.Limits.AllowsAnotherSubscription(session.SubscriptionCount))
+            {
+                reasons[i] = MqttReasonCode.QuotaExceeded;
+                continue;
+            }
+
+            var entry = new TopicSubscription<MqttSession>(session, subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, packet.SubscriptionIdentifier)
+            {
+                ReceiveCheck = authorization == MqttSubscribeAuthorization.GrantedWithDeliveryCheck ? Client : null,
+            };
             session.SetSubscription(entry);
             _broker.AddToTrees(session, entry);
             reasons[i] = (MqttReasonCode)subscription.MaximumQoS;
@@ -311,6 +341,11 @@ internal sealed partial class MqttConnection
         {
             foreach (var message in _broker.Retained.Match(subscription.Filter))
             {
+                if (subscription.ReceiveCheck is { } receiver && !_broker.Policy.CanReceive(receiver, message.TopicUtf8))
+                {
+                    continue;
+                }
+
                 var qos = Math.Min(message.QualityOfService, subscription.MaximumQoS);
                 var identifiers = new SubscriptionIdentifiers(subscription.SubscriptionIdentifier);
                 if (qos == 0)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using Fieldline.Mqtt.Protocol;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Fieldline.Mqtt.Server;
 
@@ -33,6 +34,7 @@ internal sealed partial class MqttConnection
     private bool _connected;
     private uint _connectSessionExpiry;
     private MqttConnection? _backedUpSubscriber;
+    private ConnectionAdmission.Ticket? _admission;
     private readonly CancellationTokenSource _closing = new();
     private volatile bool _waitingDownstream;
     private uint _willDelaySeconds;
@@ -198,7 +200,21 @@ internal sealed partial class MqttConnection
             }
         }
 
-        Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId);
+        _admission = _broker.Admission.TryAdmit(_context.RemoteEndPoint, out var refusal);
+        if (_admission is null)
+        {
+            return RefuseConnect(clientId, refusal);
+        }
+
+        if (connect.Will is { } longWill && !_broker.Limits.AllowsTopicName(longWill.TopicUtf8))
+        {
+            return RefuseConnect(clientId, MqttReasonCode.TopicNameInvalid);
+        }
+
+        Client = new MqttClientContext(clientId, connect.Username, Version, _context.RemoteEndPoint, _context.ConnectionId)
+        {
+            ClientCertificate = _context.Features.Get<ITlsConnectionFeature>()?.ClientCertificate,
+        };
         var reason = connect.AuthenticationMethod is { } method
             ? await AuthenticateExchangeAsync(method, connect.AuthenticationData, linked.Token).ConfigureAwait(false)
             : await _broker.Policy.AuthenticateAsync(Client, connect.Password, linked.Token).ConfigureAwait(false);
@@ -231,7 +247,7 @@ internal sealed partial class MqttConnection
         var attached = _broker.AttachSession(
             this,
             clientId,
-            connect.Username,
+            Client.SessionOwner,
             connect.CleanStart,
             _connectSessionExpiry,
             sessionPresent => WriteConnAck(sessionPresent, MqttReasonCode.Success, assignedClientId, Version == MqttProtocolVersion.V500 ? serverKeepAlive : (ushort)0),
@@ -515,6 +531,7 @@ internal sealed partial class MqttConnection
             Log.ConnectionFailed(_broker.Logger, _context.ConnectionId, ex);
         }
 
+        _admission?.Release();
         CloseOutput();
         await _output.CompleteAsync().ConfigureAwait(false);
         await _input.CompleteAsync().ConfigureAwait(false);

@@ -309,6 +309,18 @@ internal sealed class MqttSession
         }
     }
 
+    /// <summary>QoS 2 messages received and not yet released by PUBREL.</summary>
+    public int IncomingQos2Count
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _incomingQos2.Count;
+            }
+        }
+    }
+
     public bool IsIncomingQos2(ushort packetId)
     {
         lock (_sync)

@@ -40,7 +40,12 @@ internal sealed class RetainedMessageStore(MqttBroker broker)
             }
 
             _messages[message.Topic] = message;
-            broker.Store?.PutRetained(message);
+            if (!message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+            {
+                // $SYS figures are the broker's own and made anew after a restart: not worth a write every interval.
+                broker.Store?.PutRetained(message);
+            }
+
             return true;
         }
     }

@@ -292,7 +292,14 @@ internal sealed class TopicTree<TSubscriber> : IDisposable
 
 /// <summary>A subscription as stored in the tree: who, to what, with which options.</summary>
 internal sealed record TopicSubscription<TSubscriber>(TSubscriber Subscriber, string Filter, byte MaximumQoS, bool NoLocal, bool RetainAsPublished, byte RetainHandling, uint SubscriptionIdentifier = 0)
-    where TSubscriber : class;
+    where TSubscriber : class
+{
+    /// <summary>
+    /// The client whose <see cref="Server.MqttBrokerPolicy.CanReceive"/> each message must pass, when the policy granted
+    /// the subscription with <see cref="Server.MqttSubscribeAuthorization.GrantedWithDeliveryCheck"/>; null otherwise.
+    /// </summary>
+    public Server.MqttClientContext? ReceiveCheck { get; init; }
+}
 
 /// <summary>Equality of byte arrays by content, with span lookups (no allocation per lookup).</summary>
 internal sealed class ByteArrayComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>

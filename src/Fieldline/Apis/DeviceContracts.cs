@@ -12,9 +12,13 @@ internal sealed record DeviceRegistration(
     string? Model,
     string? FirmwareVersion,
     string? Location,
-    Dictionary<string, string>? Metadata);
+    Dictionary<string, string>? Metadata,
+    string? CertificateFingerprint = null);
 
-/// <summary>PUT (all mutable fields; an absent status keeps the current one) and PATCH (only the fields sent).</summary>
+/// <summary>
+/// PUT (all mutable fields; an absent status keeps the current one) and PATCH (only the fields sent; an empty
+/// certificate_fingerprint removes the certificate).
+/// </summary>
 internal sealed record DeviceUpdate(
     string? Name,
     string? Type,
@@ -22,7 +26,8 @@ internal sealed record DeviceUpdate(
     string? FirmwareVersion,
     string? Status,
     string? Location,
-    Dictionary<string, string>? Metadata);
+    Dictionary<string, string>? Metadata,
+    string? CertificateFingerprint = null);
 
 /// <summary>A device as the API shows it; <see cref="Token"/> only in the response to registration.</summary>
 internal sealed record DeviceResponse(
@@ -36,12 +41,13 @@ internal sealed record DeviceResponse(
     DateTimeOffset? LastSeen,
     DateTimeOffset RegisteredAt,
     IReadOnlyDictionary<string, string> Metadata,
+    string? CertificateFingerprint,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     string? Token = null)
 {
     public static DeviceResponse From(Device device, string? token = null) => new(
         device.DeviceId, device.Name, device.Type, device.Model, device.FirmwareVersion, device.Status,
-        device.Location, device.LastSeen, device.RegisteredAt, device.Metadata, token);
+        device.Location, device.LastSeen, device.RegisteredAt, device.Metadata, device.CertificateFingerprint, token);
 }
 
 internal sealed record DevicePageResponse(IReadOnlyList<DeviceResponse> Items, string? NextCursor);
@@ -108,6 +114,18 @@ internal static partial class DeviceRules
         }
 
         errors[field] = [$"must be one of {WireEnum<DeviceStatus>.Choices}"];
+        return null;
+    }
+
+    /// <summary>The fingerprint in its stored form; null (and an error) when it is not one.</summary>
+    public static string? CheckCertificateFingerprint(Dictionary<string, string[]> errors, string value)
+    {
+        if (DeviceCertificates.TryNormalizeFingerprint(value, out var fingerprint))
+        {
+            return fingerprint;
+        }
+
+        errors["certificate_fingerprint"] = ["must be the SHA-256 fingerprint of the DER certificate: 64 hex digits, or 32 colon-separated pairs"];
         return null;
     }
 

@@ -47,6 +47,7 @@ internal static partial class DevicesApi
         DeviceRules.CheckLength(errors, "firmware_version", registration.FirmwareVersion);
         DeviceRules.CheckLength(errors, "location", registration.Location);
         DeviceRules.CheckMetadata(errors, registration.Metadata);
+        var fingerprint = registration.CertificateFingerprint is { } given ? DeviceRules.CheckCertificateFingerprint(errors, given) : null;
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
@@ -63,15 +64,24 @@ internal static partial class DevicesApi
             Status = DeviceStatus.Offline,
             RegisteredAt = TruncateToMilliseconds(services.TimeProvider.GetUtcNow()),
             Metadata = registration.Metadata ?? [],
+            CertificateFingerprint = fingerprint,
         };
 
         var token = DeviceTokens.Generate();
-        if (await services.Registry.CreateAsync(device, DeviceTokens.Hash(token), cancellationToken) == RegistryWriteResult.Conflict)
+        switch (await services.Registry.CreateAsync(device, DeviceTokens.Hash(token), cancellationToken))
         {
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status409Conflict,
-                title: "Device already exists",
-                detail: $"A device with the id '{device.DeviceId}' is already registered.");
+            case RegistryWriteResult.Conflict:
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Device already exists",
+                    detail: $"A device with the id '{device.DeviceId}' is already registered.");
+            case RegistryWriteResult.CertificateInUse:
+                return CertificateInUse();
+            case RegistryWriteResult.NameTaken:
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Device id taken",
+                    detail: $"'{device.DeviceId}' is the user name of a service account. Device ids and service account user names are both MQTT user names, so they must differ.");
         }
 
         LogDeviceRegistered(services.Logger, device.DeviceId, device.Type);
@@ -144,6 +154,12 @@ internal static partial class DevicesApi
         DeviceRules.CheckLength(errors, "firmware_version", update.FirmwareVersion);
         DeviceRules.CheckLength(errors, "location", update.Location);
         DeviceRules.CheckMetadata(errors, update.Metadata);
+        var fingerprint = update.CertificateFingerprint switch
+        {
+            null => replace ? null : current.CertificateFingerprint,
+            "" => null,
+            var given => DeviceRules.CheckCertificateFingerprint(errors, given),
+        };
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
@@ -159,11 +175,22 @@ internal static partial class DevicesApi
             FirmwareVersion = replace ? update.FirmwareVersion : update.FirmwareVersion ?? current.FirmwareVersion,
             Location = replace ? update.Location : update.Location ?? current.Location,
             Metadata = replace ? update.Metadata ?? [] : update.Metadata ?? current.Metadata,
+            CertificateFingerprint = fingerprint,
         };
 
-        if (await services.Registry.UpdateAsync(updated, cancellationToken) == RegistryWriteResult.NotFound)
+        switch (await services.Registry.UpdateAsync(updated, cancellationToken))
         {
-            return DeviceNotFound(deviceId);
+            case RegistryWriteResult.NotFound:
+                return DeviceNotFound(deviceId);
+            case RegistryWriteResult.CertificateInUse:
+                return CertificateInUse();
+        }
+
+        if (!string.Equals(updated.CertificateFingerprint, current.CertificateFingerprint, StringComparison.Ordinal))
+        {
+            // Connections authenticated with the old certificate end with it, as with a rotated token.
+            LogCertificateChanged(services.Logger, deviceId);
+            services.Connections.Disconnect(deviceId);
         }
 
         if (updated.Status != current.Status)
@@ -231,6 +258,11 @@ internal static partial class DevicesApi
         return TypedResults.Ok<IReadOnlyList<StatusChangeResponse>>([.. history.Select(h => new StatusChangeResponse(h.Status, h.At))]);
     }
 
+    private static ProblemHttpResult CertificateInUse() => TypedResults.Problem(
+        statusCode: StatusCodes.Status409Conflict,
+        title: "Certificate already registered",
+        detail: "Another device is registered with this certificate_fingerprint; a certificate identifies one device.");
+
     /// <summary>The registry keeps milliseconds; the response to registration shows what a later GET returns.</summary>
     private static DateTimeOffset TruncateToMilliseconds(DateTimeOffset value) =>
         DateTimeOffset.FromUnixTimeMilliseconds(value.ToUnixTimeMilliseconds());
@@ -243,6 +275,9 @@ internal static partial class DevicesApi
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted device {DeviceId} and its telemetry")]
     private static partial void LogDeviceDeleted(ILogger logger, string deviceId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Changed the client certificate of device {DeviceId}")]
+    private static partial void LogCertificateChanged(ILogger logger, string deviceId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rotated the token of device {DeviceId}")]
     private static partial void LogTokenRotated(ILogger logger, string deviceId);

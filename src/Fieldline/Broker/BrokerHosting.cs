@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Fieldline.Core.Devices;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Telemetry;
 using Fieldline.Hosting;
 using Fieldline.Mqtt.Persistence;
@@ -8,6 +10,7 @@ using Fieldline.Mqtt.Server;
 using Fieldline.Storage.Sqlite.Mqtt;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 
 namespace Fieldline.Broker;
@@ -26,7 +29,14 @@ internal static class BrokerHosting
         services.AddSingleton(sp => new DeviceAuthenticator(
             sp.GetRequiredService<IDeviceRegistry>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<DeviceAuthenticator>>()));
+            sp.GetRequiredService<ILogger<DeviceAuthenticator>>())
+        {
+            ClientCertificateAuthorities = sp.GetService<MqttTlsCertificates>()?.ClientAuthorities,
+        });
+        services.AddSingleton(sp => new ServiceAccountAuthenticator(
+            sp.GetRequiredService<IServiceAccountStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ServiceAccountAuthenticator>>()));
         services.AddSingleton<DeviceConnectionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
         services.AddSingleton<FieldlineMqttPolicy>();
@@ -44,6 +54,7 @@ internal static class BrokerHosting
             sp.GetRequiredService<IMqttStateStore>()));
         services.AddSingleton<MqttConnectionHandler>();
         services.AddSingleton<IDeviceConnections, BrokerDeviceConnections>();
+        services.AddSingleton<IServiceAccountConnections, BrokerServiceAccountConnections>();
         return services;
     }
 
@@ -51,6 +62,29 @@ internal static class BrokerHosting
     public static void ListenMqtt(this KestrelServerOptions kestrel, IPAddress address, int port, Action<ListenOptions>? bound = null) =>
         kestrel.Listen(address, port, listen =>
         {
+            listen.UseConnectionHandler<MqttConnectionHandler>();
+            bound?.Invoke(listen);
+        });
+
+    /// <summary>
+    /// Adds the MQTT over TLS listener to Kestrel. A client certificate is asked for, not required: devices with a
+    /// token connect without one. Any certificate passes the handshake, which proves the client holds its key; the
+    /// policy decides whether it identifies a device (a registered fingerprint, or a CN under a configured CA).
+    /// </summary>
+    public static void ListenMqttTls(this KestrelServerOptions kestrel, IPAddress address, int port, X509Certificate2 certificate, Action<ListenOptions>? bound = null) =>
+        kestrel.Listen(address, port, listen =>
+        {
+            listen.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                ClientCertificateValidation = static (_, _, _) => true,
+                HandshakeTimeout = TimeSpan.FromSeconds(10),
+
+                // Kestrel offers h2 and http/1.1 by ALPN, and a client asking for another protocol (mosquitto's
+                // --tls-alpn mqtt) would be refused for lack of a common one. MQTT does not need ALPN: offer none.
+                OnAuthenticate = static (_, ssl) => ssl.ApplicationProtocols = null,
+            });
             listen.UseConnectionHandler<MqttConnectionHandler>();
             bound?.Invoke(listen);
         });

@@ -2,26 +2,36 @@ using System.Net;
 using System.Text;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Telemetry;
+using Fieldline.Hosting;
 using Fieldline.Mqtt;
 using Fieldline.Mqtt.Server;
+using Microsoft.Extensions.Options;
 
 namespace Fieldline.Broker;
 
 /// <summary>
-/// The platform's rules for the broker: devices log in with their id and token and reach only their own
-/// topics; telemetry published on <c>sensor/{id}/telemetry</c> is acknowledged once it is durable; an operator
-/// logs in as <c>$admin</c> with the admin API key and may subscribe to anything (device ids cannot start with
-/// '$', so the name cannot collide with a device).
+/// The platform's rules for the broker. A user name is, in this order: the operator login <c>$admin</c> (password:
+/// the admin API key; may publish anywhere but '$' topics and subscribe to anything), a service account (password
+/// checked against its PBKDF2 hash; topics as its rules allow), or a device (its token, or over TLS a client
+/// certificate registered to it or issued by a configured CA for its id; only its own topics; telemetry on
+/// <c>sensor/{id}/telemetry</c> is acknowledged once durable). Device ids cannot start with '$' and cannot be a
+/// service account's user name, so the three never collide. Without a user name a client is refused, unless
+/// anonymous access is on: then it may use any topic outside <see cref="ReservedTopics"/>.
 /// </summary>
 internal sealed class FieldlineMqttPolicy(
     DeviceAuthenticator deviceAuthenticator,
+    ServiceAccountAuthenticator serviceAccountAuthenticator,
+    IDeviceRegistry deviceRegistry,
     IAdminKeyVerifier adminKeyVerifier,
     TelemetryIngest telemetryIngest,
     DeviceConnectionTracker connectionTracker,
+    IOptions<FieldlineOptions> options,
     TimeProvider timeProvider) : MqttBrokerPolicy
 {
     private readonly FailedAttemptLimiter _operatorFailures = new(maxFailures: 10, TimeSpan.FromMinutes(1), timeProvider);
+    private readonly bool _allowAnonymous = options.Value.Mqtt.AllowAnonymous;
 
     /// <summary>The user name of the operator login.</summary>
     public const string OperatorUsername = "$admin";
@@ -29,13 +39,28 @@ internal sealed class FieldlineMqttPolicy(
     public override async ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken)
     {
         var username = client.Username;
-        if (string.IsNullOrEmpty(username))
+        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString() ?? "unknown";
+        if (client.ClientCertificate is { } certificate && password.IsEmpty && username != OperatorUsername)
         {
-            // Anonymous clients are not let in: devices and operators both authenticate.
-            return MqttReasonCode.NotAuthorized;
+            // A certificate instead of a token: the user name, if any, only has to agree with it.
+            var authentication = await deviceAuthenticator.AuthenticateCertificateAsync(
+                certificate, string.IsNullOrEmpty(username) ? null : username, source, cancellationToken).ConfigureAwait(false);
+            if (authentication is { Status: DeviceAuthenticationStatus.Success, DeviceId: { } deviceId })
+            {
+                client.Identity = new DeviceIdentity(deviceId);
+
+                // Without a user name the session would belong to nobody, and any other certificate could take it over.
+                client.SessionOwner = deviceId;
+                return MqttReasonCode.Success;
+            }
+
+            return ToReasonCode(authentication.Status);
         }
 
-        var source = (client.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? client.RemoteEndPoint?.ToString() ?? "unknown";
+        if (string.IsNullOrEmpty(username))
+        {
+            return await AuthenticateAnonymousAsync(client, password, cancellationToken).ConfigureAwait(false);
+        }
         if (username == OperatorUsername)
         {
             // The admin key is throttled per source address like device tokens, so it cannot be guessed faster.
@@ -54,34 +79,82 @@ internal sealed class FieldlineMqttPolicy(
             return MqttReasonCode.Success;
         }
 
-        var status = await deviceAuthenticator.AuthenticateAsync(username, password, source, cancellationToken).ConfigureAwait(false);
-        switch (status)
+        var account = await serviceAccountAuthenticator.AuthenticateAsync(username, client.ClientId, password, source, cancellationToken).ConfigureAwait(false);
+        switch (account.Status)
         {
-            case DeviceAuthenticationStatus.Success:
-                client.Identity = new DeviceIdentity(username);
+            case ServiceAccountAuthenticationStatus.Success:
+                client.Identity = account.Identity;
                 return MqttReasonCode.Success;
-            case DeviceAuthenticationStatus.NotAllowed:
-                return MqttReasonCode.NotAuthorized;
-            case DeviceAuthenticationStatus.Throttled:
+            case ServiceAccountAuthenticationStatus.Throttled:
                 return MqttReasonCode.ConnectionRateExceeded;
-            default:
+            case ServiceAccountAuthenticationStatus.BadPassword:
                 return MqttReasonCode.BadUserNameOrPassword;
         }
+
+        // Not a service account: the user name is a device id, or nobody's.
+        var status = await deviceAuthenticator.AuthenticateAsync(username, password, source, cancellationToken).ConfigureAwait(false);
+        if (status == DeviceAuthenticationStatus.Success)
+        {
+            client.Identity = new DeviceIdentity(username);
+        }
+
+        return ToReasonCode(status);
     }
 
     public override bool CanPublish(MqttClientContext client, ReadOnlySpan<byte> topic) => client.Identity switch
     {
         DeviceIdentity device => DeviceTopics.MayPublish(device, topic),
+        ServiceAccountIdentity account => account.MayPublish(topic),
+        AnonymousIdentity => !ReservedTopics.IsReserved(topic),
         OperatorIdentity => topic.IsEmpty || topic[0] != '$',
         _ => false,
     };
 
-    public override bool CanSubscribe(MqttClientContext client, string filter) => client.Identity switch
+    public override bool CanSubscribe(MqttClientContext client, string filter) =>
+        AuthorizeSubscribe(client, filter) == MqttSubscribeAuthorization.Granted;
+
+    public override MqttSubscribeAuthorization AuthorizeSubscribe(MqttClientContext client, string filter)
     {
-        DeviceIdentity device => DeviceTopics.MaySubscribe(device, Encoding.UTF8.GetBytes(filter)),
-        OperatorIdentity => true,
-        _ => false,
-    };
+        var utf8 = Encoding.UTF8.GetBytes(filter);
+        var allowed = client.Identity switch
+        {
+            DeviceIdentity device => DeviceTopics.MaySubscribe(device, utf8),
+            ServiceAccountIdentity account => account.MaySubscribe(utf8),
+            OperatorIdentity => true,
+            AnonymousIdentity => !ReservedTopics.MayMatchReserved(utf8),
+            _ => false,
+        };
+        if (allowed)
+        {
+            return MqttSubscribeAuthorization.Granted;
+        }
+
+        // An anonymous '#' or '+/...' is granted as a plain broker would, but never delivers a reserved topic.
+        return client.Identity is AnonymousIdentity && utf8[0] is (byte)'#' or (byte)'+'
+            ? MqttSubscribeAuthorization.GrantedWithDeliveryCheck
+            : MqttSubscribeAuthorization.Denied;
+    }
+
+    public override bool CanReceive(MqttClientContext client, ReadOnlySpan<byte> topic) =>
+        client.Identity is not AnonymousIdentity || !ReservedTopics.IsReserved(topic);
+
+    public override MqttSubscribeAuthorization AuthorizeRestoredSubscription(MqttClientContext owner, string filter)
+    {
+        // Devices and service accounts had their filters authorized when they subscribed. An anonymous session's
+        // '#' was granted with a delivery check, which is not stored: it gets it again, or goes when anonymous access is off.
+        if (!string.IsNullOrEmpty(owner.Username))
+        {
+            return MqttSubscribeAuthorization.Granted;
+        }
+
+        if (!_allowAnonymous)
+        {
+            return MqttSubscribeAuthorization.Denied;
+        }
+
+        owner.Identity = AnonymousIdentity.Instance;
+        return AuthorizeSubscribe(owner, filter);
+    }
 
     public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish)
     {
@@ -112,9 +185,41 @@ internal sealed class FieldlineMqttPolicy(
         }
     }
 
+    private static MqttReasonCode ToReasonCode(DeviceAuthenticationStatus status) => status switch
+    {
+        DeviceAuthenticationStatus.Success => MqttReasonCode.Success,
+        DeviceAuthenticationStatus.NotAllowed => MqttReasonCode.NotAuthorized,
+        DeviceAuthenticationStatus.Throttled => MqttReasonCode.ConnectionRateExceeded,
+        _ => MqttReasonCode.BadUserNameOrPassword,
+    };
+    private async ValueTask<MqttReasonCode> AuthenticateAnonymousAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken)
+    {
+        // Devices and operators authenticate; a password without a user name (5.0 allows it) is not anonymous either.
+        if (!_allowAnonymous || !password.IsEmpty)
+        {
+            return MqttReasonCode.NotAuthorized;
+        }
+
+        // A session belongs to the user name that made it: an anonymous client holding a device's client id would
+        // lock that device out.
+        if (await deviceRegistry.GetCredentialsAsync(client.ClientId, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return MqttReasonCode.ClientIdentifierNotValid;
+        }
+
+        client.Identity = AnonymousIdentity.Instance;
+        return MqttReasonCode.Success;
+    }
+
     /// <summary>The identity of the operator login.</summary>
     internal sealed class OperatorIdentity
     {
         public static readonly OperatorIdentity Instance = new();
+    }
+
+    /// <summary>The identity of a client let in without a user name (only with anonymous access on).</summary>
+    internal sealed class AnonymousIdentity
+    {
+        public static readonly AnonymousIdentity Instance = new();
     }
 }

@@ -3,13 +3,12 @@ using Fieldline.Apis;
 using Fieldline.Broker;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Settings;
 using Fieldline.Core.Telemetry;
 using Fieldline.Observability;
 using Fieldline.Security;
 using Fieldline.Storage.Sqlite;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -19,16 +18,17 @@ namespace Fieldline.Hosting;
 /// Composes the Fieldline process: configuration, services, Kestrel listeners and endpoints. The CLI and the
 /// tests start the same host through <see cref="StartAsync"/>, then read the bound addresses.
 /// </summary>
-internal sealed class FieldlineApplication : IAsyncDisposable
+internal sealed partial class FieldlineApplication : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private FieldlineApplication(WebApplication app, FieldlineOptions options, Uri httpUrl, int? mqttPort)
+    private FieldlineApplication(WebApplication app, FieldlineOptions options, Uri httpUrl, int? mqttPort, int? mqttTlsPort)
     {
         _app = app;
         Options = options;
         HttpUrl = httpUrl;
         MqttPort = mqttPort;
+        MqttTlsPort = mqttTlsPort;
     }
 
     /// <summary>The validated options this process runs with.</summary>
@@ -39,6 +39,15 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
     /// <summary>The TCP port the MQTT listener is bound to; null while no MQTT listener is configured.</summary>
     public int? MqttPort { get; }
+
+    /// <summary>The TCP port the MQTT over TLS listener is bound to; null when TLS is disabled.</summary>
+    public int? MqttTlsPort { get; }
+
+    /// <summary>The URL of MQTT over WebSocket (on the HTTP port).</summary>
+    public Uri MqttWebSocketUrl => new(LocalUrl("ws", Options.Bind, HttpUrl.Port), MqttWebSocketEndpoint.Path);
+
+    /// <summary>The TLS listener's certificates; null when TLS is disabled.</summary>
+    public MqttTlsCertificates? TlsCertificates => Services.GetService<MqttTlsCertificates>();
 
     public IServiceProvider Services => _app.Services;
 
@@ -59,14 +68,22 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddFieldlineSources(AppContext.BaseDirectory, startup.ConfigurationOverrides);
         var options = FieldlineConfiguration.BindAndValidate(builder.Configuration);
+        var tls = options.Mqtt.Tls.Enabled ? MqttTlsCertificates.Load(options, TimeProvider.System) : null;
 
         ListenOptions? httpListener = null;
+        var mqttListeners = new MqttListeners();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Listen(IPAddress.Parse(options.Bind), options.Http.Port, listen => httpListener = listen);
-            ConfigureMqttListener(kestrel, options);
+            ConfigureMqttListener(kestrel, options, tls, mqttListeners);
         });
+
+        if (tls is not null)
+        {
+            // A factory, so that the container disposes the certificates with the host.
+            builder.Services.AddSingleton(_ => tls);
+        }
 
         ConfigureServices(builder.Services, builder.Configuration);
         startup.ConfigureBuilder?.Invoke(builder);
@@ -88,8 +105,14 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             throw;
         }
 
+        if (options.Mqtt.AllowAnonymous)
+        {
+            LogAnonymousAllowed(app.Services.GetRequiredService<ILogger<FieldlineApplication>>());
+        }
+
         var httpPort = httpListener!.IPEndPoint!.Port;
-        var application = new FieldlineApplication(app, options, LocalUrl("http", options.Bind, httpPort), FindMqttPort(app, httpPort));
+        var application = new FieldlineApplication(
+            app, options, LocalUrl("http", options.Bind, httpPort), mqttListeners.Tcp?.IPEndPoint?.Port, mqttListeners.Tls?.IPEndPoint?.Port);
         if (startup.Output is { } output)
         {
             await application.WriteBannerAsync(output);
@@ -129,6 +152,7 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         // Storage: opened before anything that reads it, flushed on stop after the listeners closed.
         services.AddSingleton(sp => new SqliteRegistryDatabase(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.DataDir));
         services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
+        services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
 
         services.Configure<SqliteTelemetryStoreOptions>(configuration.GetSection("Telemetry:Store"));
@@ -155,14 +179,23 @@ internal sealed class FieldlineApplication : IAsyncDisposable
     }
 
     /// <summary>
-    /// Adds the MQTT listener to Kestrel on <see cref="FieldlineMqttOptions.Port"/> and <see cref="FieldlineOptions.Bind"/>.
+    /// Adds the MQTT listeners to Kestrel on <see cref="FieldlineOptions.Bind"/>: TCP on <see cref="FieldlineMqttOptions.Port"/>
+    /// and, with <paramref name="tls"/>, TLS on <see cref="FieldlineMqttTlsOptions.Port"/>.
     /// </summary>
-    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options) =>
-        kestrel.ListenMqtt(IPAddress.Parse(options.Bind), options.Mqtt.Port);
+    internal static void ConfigureMqttListener(KestrelServerOptions kestrel, FieldlineOptions options, MqttTlsCertificates? tls, MqttListeners listeners)
+    {
+        var address = IPAddress.Parse(options.Bind);
+        kestrel.ListenMqtt(address, options.Mqtt.Port, listen => listeners.Tcp = listen);
+        if (tls is not null)
+        {
+            kestrel.ListenMqttTls(address, options.Mqtt.Tls.Port, tls.ServerCertificate, listen => listeners.Tls = listen);
+        }
+    }
 
     private static void MapEndpoints(WebApplication app)
     {
         app.UseFieldlineBrokerShutdown();
+        app.UseWebSockets();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseWhen(
@@ -173,22 +206,9 @@ internal sealed class FieldlineApplication : IAsyncDisposable
         app.MapMetrics();
         app.MapOpenApi();
         app.MapDevicesApi();
+        app.MapServiceAccountsApi();
         app.MapTelemetryApi();
-    }
-
-    /// <summary>The MQTT port is the bound address that is not the HTTP listener.</summary>
-    private static int? FindMqttPort(WebApplication app, int httpPort)
-    {
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        foreach (var address in addresses)
-        {
-            if (BindingAddress.Parse(address).Port is var port && port != httpPort)
-            {
-                return port;
-            }
-        }
-
-        return null;
+        app.MapMqttWebSocket();
     }
 
     private static Uri LocalUrl(string scheme, string bind, int port)
@@ -210,6 +230,21 @@ internal sealed class FieldlineApplication : IAsyncDisposable
             await output.WriteLineAsync($"  MQTT:  {LocalUrl("mqtt", Options.Bind, mqttPort).GetLeftPart(UriPartial.Authority)}");
         }
 
+        if (MqttTlsPort is { } tlsPort && TlsCertificates is { } tls)
+        {
+            await output.WriteLineAsync($"  MQTTS: {LocalUrl("mqtts", Options.Bind, tlsPort).GetLeftPart(UriPartial.Authority)}");
+            var kind = tls.IsDevelopmentCertificate ? "development certificate (self-signed; clients trust it with --cafile)" : "certificate";
+            await output.WriteLineAsync($"  TLS {kind}: {tls.CertificatePath}");
+            await output.WriteLineAsync($"  TLS certificate SHA-256 fingerprint: {tls.Fingerprint}");
+        }
+
+        await output.WriteLineAsync($"  MQTT over WebSocket: {MqttWebSocketUrl}");
+
+        if (Options.Mqtt.AllowAnonymous)
+        {
+            await output.WriteLineAsync("  Anonymous MQTT clients are allowed (any topic outside sensor/, device/ and $).");
+        }
+
         if (Services.GetRequiredService<AdminApiKey>().TakeGeneratedKey() is { } key)
         {
             await output.WriteLineAsync($"  Admin API key (shown once, store it now): {key}");
@@ -217,4 +252,15 @@ internal sealed class FieldlineApplication : IAsyncDisposable
 
         await output.FlushAsync();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Anonymous MQTT clients are allowed: anyone who reaches the broker may publish and subscribe outside sensor/, device/ and $ topics")]
+    private static partial void LogAnonymousAllowed(ILogger logger);
+}
+
+/// <summary>The MQTT listeners as Kestrel bound them, so that ports chosen by the operating system can be read after start.</summary>
+internal sealed class MqttListeners
+{
+    public ListenOptions? Tcp { get; set; }
+
+    public ListenOptions? Tls { get; set; }
 }

@@ -1,3 +1,4 @@
+using Fieldline.Mqtt.Server;
 using Microsoft.Extensions.Options;
 
 namespace Fieldline.Hosting;
@@ -26,9 +27,11 @@ internal static class FieldlineConfiguration
     public static FieldlineOptions BindAndValidate(IConfiguration configuration)
     {
         var options = new FieldlineOptions();
+        var broker = new MqttBrokerOptions();
         try
         {
             configuration.Bind(options);
+            configuration.GetSection("Mqtt").Bind(broker);
         }
         catch (InvalidOperationException e)
         {
@@ -37,9 +40,10 @@ internal static class FieldlineConfiguration
         }
 
         var result = new FieldlineOptionsValidator().Validate(Options.DefaultName, options);
-        if (result.Failed)
+        var failures = (result.Failed ? result.Failures : []).Concat(FieldlineOptionsValidator.ValidateBroker(broker)).ToList();
+        if (failures.Count > 0)
         {
-            throw new OptionsValidationException(Options.DefaultName, typeof(FieldlineOptions), result.Failures);
+            throw new OptionsValidationException(Options.DefaultName, typeof(FieldlineOptions), failures);
         }
 
         return options;

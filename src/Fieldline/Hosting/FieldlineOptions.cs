@@ -28,11 +28,51 @@ internal sealed class FieldlineHttpOptions
     public int Port { get; set; } = 8080;
 }
 
-/// <summary>The MQTT broker listener.</summary>
+/// <summary>
+/// The MQTT broker's listeners (plain TCP here, TLS in <see cref="Tls"/>; MQTT over WebSocket is on the HTTP port at
+/// /mqtt) and access. The broker's limits (<c>Mqtt:MaximumConnections</c> ...) are bound from the same section into
+/// <see cref="Mqtt.Server.MqttBrokerOptions"/>.
+/// </summary>
 internal sealed class FieldlineMqttOptions
 {
     /// <summary>TCP port; 0 lets the operating system pick a free one.</summary>
     public int Port { get; set; } = 1883;
+
+    /// <summary>
+    /// Lets clients without user name and password in, to any topic outside the platform's (<c>sensor/</c>,
+    /// <c>device/</c>, '$'), so that the broker can serve as a plain MQTT broker. Off by default.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
+    public FieldlineMqttTlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>
+/// The MQTT over TLS listener. Its certificate is <see cref="CertificatePath"/> (a PEM certificate with
+/// <see cref="KeyPath"/>, a PEM file holding both, or a PKCS#12/PFX file); without one, a self-signed development
+/// certificate is generated in the data directory on first start and reused.
+/// </summary>
+internal sealed class FieldlineMqttTlsOptions
+{
+    /// <summary>Whether the TLS listener runs.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>TCP port; 0 lets the operating system pick a free one.</summary>
+    public int Port { get; set; } = 8883;
+
+    /// <summary>The server certificate: PEM (with <see cref="KeyPath"/> or its key in the same file) or PKCS#12.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of <see cref="CertificatePath"/>.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>The password of a PKCS#12 file or of an encrypted PEM key.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>
+    /// PEM certificates of the authorities whose client certificates identify a device by their CN. Unset, a
+    /// client certificate identifies a device only by a fingerprint registered to it.
+    /// </summary>
+    public string? ClientCaPath { get; set; }
 }
 
 /// <summary>Administrative access.</summary>

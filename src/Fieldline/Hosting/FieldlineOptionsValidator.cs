@@ -1,4 +1,5 @@
 using System.Net;
+using Fieldline.Mqtt.Server;
 using Microsoft.Extensions.Options;
 
 namespace Fieldline.Hosting;
@@ -23,6 +24,7 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
             failures.Add($"Http:Port and Mqtt:Port must differ (both are {options.Http.Port}).");
         }
 
+        ValidateTls(failures, options);
         if (!IPAddress.TryParse(options.Bind, out _))
         {
             failures.Add($"Bind must be an IP address such as 0.0.0.0 or 127.0.0.1 (was '{options.Bind}').");
@@ -46,6 +48,74 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateTls(List<string> failures, FieldlineOptions options)
+    {
+        var tls = options.Mqtt.Tls;
+        if (!tls.Enabled)
+        {
+            return;
+        }
+
+        ValidatePort(failures, "Mqtt:Tls:Port", tls.Port);
+        if (tls.Port != 0 && (tls.Port == options.Http.Port || tls.Port == options.Mqtt.Port))
+        {
+            var other = tls.Port == options.Http.Port ? "Http:Port" : "Mqtt:Port";
+            failures.Add($"Mqtt:Tls:Port and {other} must differ (both are {tls.Port}).");
+        }
+
+        if (!string.IsNullOrEmpty(tls.KeyPath) && string.IsNullOrEmpty(tls.CertificatePath))
+        {
+            failures.Add("Mqtt:Tls:KeyPath is set without Mqtt:Tls:CertificatePath.");
+        }
+
+        CheckFileExists(failures, "Mqtt:Tls:CertificatePath", tls.CertificatePath);
+        CheckFileExists(failures, "Mqtt:Tls:KeyPath", tls.KeyPath);
+        CheckFileExists(failures, "Mqtt:Tls:ClientCaPath", tls.ClientCaPath);
+    }
+
+    private static void CheckFileExists(List<string> failures, string key, string? path)
+    {
+        if (!string.IsNullOrEmpty(path) && !File.Exists(path))
+        {
+            failures.Add($"{key} '{path}' does not exist.");
+        }
+    }
+
+    /// <summary>The broker's limits, bound from the <c>Mqtt</c> section; one line per bad value.</summary>
+    public static IReadOnlyList<string> ValidateBroker(MqttBrokerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        ValidateLimit(failures, "Mqtt:MaximumConnections", options.MaximumConnections);
+        ValidateLimit(failures, "Mqtt:MaximumConnectionsPerAddress", options.MaximumConnectionsPerAddress);
+        ValidateLimit(failures, "Mqtt:MaximumSubscriptionsPerClient", options.MaximumSubscriptionsPerClient);
+        ValidateLimit(failures, "Mqtt:MaximumTopicLevels", options.MaximumTopicLevels);
+        if (options.MaximumTopicLength is < 0 or > 65_535)
+        {
+            failures.Add($"Mqtt:MaximumTopicLength must be between 0 (MQTT's own 65535) and 65535 bytes (was {options.MaximumTopicLength}).");
+        }
+
+        if (!double.IsFinite(options.MaximumConnectRate) || options.MaximumConnectRate < 0)
+        {
+            failures.Add($"Mqtt:MaximumConnectRate must be a number of connections per second, 0 for no limit (was {options.MaximumConnectRate}).");
+        }
+
+        if (options.ConnectRateBurst < 1)
+        {
+            failures.Add($"Mqtt:ConnectRateBurst must be at least 1 (was {options.ConnectRateBurst}).");
+        }
+
+        return failures;
+    }
+
+    private static void ValidateLimit(List<string> failures, string key, int value)
+    {
+        if (value < 0)
+        {
+            failures.Add($"{key} must be 0 (no limit) or more (was {value}).");
+        }
     }
 
     private static void ValidatePort(List<string> failures, string key, int port)

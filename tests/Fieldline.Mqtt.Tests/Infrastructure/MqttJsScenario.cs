@@ -25,10 +25,11 @@ public static class MqttJsScenario
     private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Runs one scenario against 127.0.0.1:<paramref name="port"/>. A line the script prints with a "pause" property
-    /// is handed to <paramref name="onPause"/>, after which the script is told to resume.
+    /// Runs one scenario against 127.0.0.1:<paramref name="port"/>, or against <paramref name="url"/> when given
+    /// (<c>ws://…/mqtt</c> for MQTT over WebSocket). A line the script prints with a "pause" property is handed to
+    /// <paramref name="onPause"/>, after which the script is told to resume.
     /// </summary>
-    public static async Task<MqttJsResult> RunAsync(int port, string scenario, Func<JsonElement, Task>? onPause = null)
+    public static async Task<MqttJsResult> RunAsync(int port, string scenario, Func<JsonElement, Task>? onPause = null, Uri? url = null)
     {
         var node = FindNode();
         var directory = ScriptDirectory();
@@ -45,6 +46,10 @@ public static class MqttJsScenario
         info.ArgumentList.Add(Path.Combine(directory, "scenarios.mjs"));
         info.ArgumentList.Add(port.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add(scenario);
+        if (url is not null)
+        {
+            info.Environment["MQTTJS_URL"] = url.ToString();
+        }
 
         using var process = Process.Start(info) ?? throw new XunitException($"{node} did not start.");
         var stderr = process.StandardError.ReadToEndAsync();

@@ -21,7 +21,14 @@ public sealed class MqttNetClient : IAsyncDisposable
 
     public TaskCompletionSource<MqttClientDisconnectedEventArgs> Disconnected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static async Task<MqttNetClient> ConnectAsync(int port, string clientId, MqttNetVersion version, Action<MqttClientOptionsBuilder>? configure = null)
+    public static Task<MqttNetClient> ConnectAsync(int port, string clientId, MqttNetVersion version, Action<MqttClientOptionsBuilder>? configure = null) =>
+        ConnectAsync(b => b.WithTcpServer("127.0.0.1", port), clientId, version, configure);
+
+    /// <summary>Connects over WebSocket (MQTTnet offers the subprotocol mqtt).</summary>
+    public static Task<MqttNetClient> ConnectWebSocketAsync(Uri uri, string clientId, MqttNetVersion version, Action<MqttClientOptionsBuilder>? configure = null) =>
+        ConnectAsync(b => b.WithWebSocketServer(o => o.WithUri(uri.ToString())), clientId, version, configure);
+
+    private static async Task<MqttNetClient> ConnectAsync(Action<MqttClientOptionsBuilder> transport, string clientId, MqttNetVersion version, Action<MqttClientOptionsBuilder>? configure)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var result = new MqttNetClient(client);
@@ -38,11 +45,11 @@ public sealed class MqttNetClient : IAsyncDisposable
             return Task.CompletedTask;
         };
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer("127.0.0.1", port)
             .WithClientId(clientId)
             .WithProtocolVersion(version)
             .WithTimeout(TimeSpan.FromSeconds(10))
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(60));
+        transport(builder);
         configure?.Invoke(builder);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await client.ConnectAsync(builder.Build(), cts.Token);

@@ -127,6 +127,9 @@ public sealed class RawMqttClient : IAsyncDisposable
         return packets;
     }
 
+    /// <summary>Closes the sending direction (TCP FIN): the server sees end of stream after what was sent.</summary>
+    public void ShutdownSend() => _tcp.Client.Shutdown(SocketShutdown.Send);
+
     public void Abort()
     {
         _tcp.Client.LingerState = new LingerOption(true, 0);

@@ -36,7 +36,8 @@ public sealed class TestBroker : IAsyncDisposable
     public static async Task<TestBroker> StartAsync(Action<MqttBrokerOptions>? configure = null, MqttBrokerPolicy? policy = null, TimeProvider? timeProvider = null)
     {
         var logs = new RecordingLoggerProvider();
-        var options = new MqttBrokerOptions();
+        // $SYS topics are off unless a test turns them on, so that retained messages and deliveries are the test's own.
+        var options = new MqttBrokerOptions { SysTopicInterval = TimeSpan.Zero };
         configure?.Invoke(options);
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
         var broker = new MqttBroker(options, policy, timeProvider, loggerFactory);

@@ -17,6 +17,10 @@ public sealed class TestPolicy : MqttBrokerPolicy
 
     public Func<string, ReadOnlyMemory<byte>, MqttAuthenticationStep>? Exchange { get; init; }
 
+    public Func<string, MqttSubscribeAuthorization>? Authorize { get; init; }
+
+    public Func<string, bool>? Receive { get; init; }
+
     public override ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Authenticate?.Invoke(client, password) ?? MqttReasonCode.Success);
 
@@ -27,6 +31,12 @@ public sealed class TestPolicy : MqttBrokerPolicy
         AllowPublish is null ? base.CanPublish(client, topic) : AllowPublish(System.Text.Encoding.UTF8.GetString(topic));
 
     public override bool CanSubscribe(MqttClientContext client, string filter) => AllowSubscribe?.Invoke(filter) ?? true;
+
+    public override MqttSubscribeAuthorization AuthorizeSubscribe(MqttClientContext client, string filter) =>
+        Authorize?.Invoke(filter) ?? base.AuthorizeSubscribe(client, filter);
+
+    public override bool CanReceive(MqttClientContext client, ReadOnlySpan<byte> topic) =>
+        Receive?.Invoke(System.Text.Encoding.UTF8.GetString(topic)) ?? true;
 
     public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish) =>
         Publish is null ? MqttPublishDecision.Accept : Publish(client, publish);

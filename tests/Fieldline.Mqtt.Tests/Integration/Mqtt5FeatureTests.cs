@@ -301,4 +301,20 @@ public sealed class Mqtt5FeatureTests
         Assert.Equal(MqttClientPublishReasonCode.Success, (await publisher.PublishAsync("r/1", "1 again", qos: 1, retain: true)).ReasonCode);
         Assert.Equal(2, broker.Broker.RetainedCount);
     }
+
+    [Fact]
+    public async Task Unreleased_QoS_2_messages_beyond_the_receive_maximum_end_the_connection_with_0x93()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o.ReceiveMaximum = 3);
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, 5, "greedy");
+        for (ushort id = 1; id <= 3; id++)
+        {
+            await client.SendAsync(Publish(5, "t", [1], qos: 2, packetId: id));
+            Assert.Equal(0x50, (await client.ReadPacketAsync())!.Header);
+        }
+
+        await client.SendAsync(Publish(5, "t", [1], qos: 2, packetId: 4));
+        var packets = await client.ReadUntilClosedAsync();
+        Assert.Equal(0x93, Assert.Single(packets).Body[0]);
+    }
 }

@@ -118,6 +118,24 @@ public sealed class DeviceMqttTests
     }
 
     [Fact]
+    public async Task The_operator_reads_the_broker_status_under_SYS_and_a_device_may_neither_read_nor_write_it()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        using var operatorSub = ExternalProcess.Start("mosquitto_sub", ["-h", "127.0.0.1", "-p", Port(environment), "-i", "operator", "-u", "$admin", "-P", TestEnvironment.AdminKey, "-t", "$SYS/broker/version", "-C", "1", "-W", "20"]);
+        var version = await operatorSub.StandardOutput.ReadToEndAsync();
+        await operatorSub.WaitForExitAsync();
+        Assert.StartsWith("fieldline version ", version.Trim(), StringComparison.Ordinal);
+
+        var token = (await environment.RegisterAsync("dev-1"))["token"]!.GetValue<string>();
+        var (client, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "dev-1", "dev-1", token));
+        using var _client = client;
+        var subscribe = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("$SYS/#").Build());
+        var publish = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("$SYS/broker/version").WithPayload("forged").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(MqttClientSubscribeResultCode.NotAuthorized, Assert.Single(subscribe.Items).ResultCode);
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, publish.ReasonCode);
+    }
+
+    [Fact]
     public async Task Mosquitto_sub_on_another_devices_topic_gets_suback_0x80_on_3_1_1()
     {
         await using var environment = await TestEnvironment.StartAsync();

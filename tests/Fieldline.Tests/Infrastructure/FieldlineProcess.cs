@@ -11,22 +11,36 @@ namespace Fieldline.Tests.Infrastructure;
 internal sealed partial class FieldlineProcess : IDisposable
 {
     private readonly Process _process;
+    private readonly System.Text.StringBuilder _output = new();
 
-    private FieldlineProcess(Process process, Uri httpUrl, int mqttPort)
+    private FieldlineProcess(Process process, Uri httpUrl, int mqttPort, IEnumerable<string> seen)
     {
         _process = process;
         HttpUrl = httpUrl;
         MqttPort = mqttPort;
+        _output.AppendJoin('\n', seen).Append('\n');
     }
 
     public Uri HttpUrl { get; }
 
     public int MqttPort { get; }
 
-    public static async Task<FieldlineProcess> StartAsync(string dataDir, string adminKey)
+    /// <summary>What the process printed on standard output so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static async Task<FieldlineProcess> StartAsync(string dataDir, string adminKey, params string[] moreArguments)
     {
         var host = HostAssemblyPath();
-        var process = ExternalProcess.Start("dotnet", [host, "serve", "--data-dir", dataDir, "--http-port", "0", "--mqtt-port", "0", "--bind", "127.0.0.1", "--admin-key", adminKey]);
+        var process = ExternalProcess.Start("dotnet", [host, "serve", "--data-dir", dataDir, "--http-port", "0", "--mqtt-port", "0", "--mqtt-tls-port", "0", "--bind", "127.0.0.1", "--admin-key", adminKey, .. moreArguments]);
         Uri? http = null;
         int? mqtt = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -52,9 +66,21 @@ internal sealed partial class FieldlineProcess : IDisposable
         }
 
         // Keep draining output so that the process never blocks on a full pipe.
-        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var started = new FieldlineProcess(process, http, mqtt.Value, seen);
+        _ = started.RecordOutputAsync();
         _ = process.StandardError.ReadToEndAsync(CancellationToken.None);
-        return new FieldlineProcess(process, http, mqtt.Value);
+        return started;
+    }
+
+    private async Task RecordOutputAsync()
+    {
+        while (await _process.StandardOutput.ReadLineAsync() is { } line)
+        {
+            lock (_output)
+            {
+                _output.Append(line).Append('\n');
+            }
+        }
     }
 
     /// <summary>SIGKILL: no shutdown hook runs, nothing is flushed.</summary>

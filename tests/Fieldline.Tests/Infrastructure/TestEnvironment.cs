@@ -58,6 +58,7 @@ internal sealed class TestEnvironment : IAsyncDisposable
             ["Bind"] = "127.0.0.1",
             ["Http:Port"] = "0",
             ["Mqtt:Port"] = "0",
+            ["Mqtt:Tls:Port"] = "0",
             ["Security:AdminKey"] = adminKey ?? string.Empty,
 
             // Tests write points with fixed timestamps from 2025; keep them past the default retention of 30 days.
@@ -113,6 +114,27 @@ internal sealed class TestEnvironment : IAsyncDisposable
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
+
+    /// <summary>Creates a service account through the API (password generated unless given) and returns the response body.</summary>
+    public async Task<JsonObject> CreateServiceAccountAsync(string username, IEnumerable<(string Action, string Pattern)> rules, string? password = null)
+    {
+        var body = new JsonObject
+        {
+            ["username"] = username,
+            ["rules"] = new JsonArray([.. rules.Select(r => (JsonNode)new JsonObject { ["action"] = r.Action, ["pattern"] = r.Pattern })]),
+        };
+        if (password is not null)
+        {
+            body["password"] = password;
+        }
+
+        using var response = await Client.PostAsJsonAsync("/api/v1/service-accounts", body);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+    }
+
+    /// <summary>The /metrics text.</summary>
+    public Task<string> ScrapeMetricsAsync() => Client.GetStringAsync("/metrics");
 
     public async ValueTask DisposeAsync()
     {

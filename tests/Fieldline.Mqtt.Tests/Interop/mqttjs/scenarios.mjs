@@ -2,7 +2,8 @@
 //
 //   node scenarios.mjs <port> <scenario>
 //
-// Connects to 127.0.0.1:<port> with MQTT.js (protocol version 5), runs one scenario and prints one JSON line:
+// Connects to 127.0.0.1:<port> with MQTT.js (protocol version 5), or to the URL in MQTTJS_URL (for example
+// ws://127.0.0.1:<port>/mqtt for MQTT over WebSocket), runs one scenario and prints one JSON line:
 // { "scenario", "ok", "failures": [...], ...what was observed }. Exit code 0 when ok, 1 otherwise.
 // A scenario that needs the broker's clock moved prints { "pause": ..., "advanceSeconds": N } first and waits
 // for a line on standard input (MqttJsTests moves its FakeTimeProvider, then writes "resume").
@@ -15,6 +16,7 @@ const OVERALL_TIMEOUT_MS = 45_000;
 
 const [portArgument, scenarioName] = process.argv.slice(2);
 const port = Number(portArgument);
+const url = process.env.MQTTJS_URL || `mqtt://127.0.0.1:${port}`;
 const failures = [];
 const clients = [];
 
@@ -38,7 +40,7 @@ function withTimeout(promise, what, ms = STEP_TIMEOUT_MS) {
  * Errors after connecting are failures.
  */
 function connect(clientId, options = {}) {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+  const client = mqtt.connect(url, {
     protocolVersion: 5,
     clientId,
     reconnectPeriod: 0,
