@@ -24,7 +24,7 @@ public sealed class WebSocketAllocationTests(ITestOutputHelper output)
         await publisher.SendAsync(Connect(4, "pub"));
         Assert.Equal(2, (await publisher.ReadPacketAsync())!.Type);
 
-        const int messages = 20_000;
+        const int messages = 50_000;
         var packet = Publish(4, "bench/line-1/temperature", new byte[100]);
         var burst = new byte[packet.Length * messages];
         for (var i = 0; i < messages; i++)
@@ -52,7 +52,7 @@ public sealed class WebSocketAllocationTests(ITestOutputHelper output)
         Assert.True(perMessage < 20, $"Expected no allocation per routed QoS 0 message over WebSocket, saw {allocated} bytes for {messages} messages ({perMessage:F1} B/message).");
     }
 
-    /// <summary>Sends the burst in 16 KiB messages (not aligned with packets) and reads until every byte came back.</summary>
+    /// <summary>Sends the burst in 64 KiB messages (not aligned with packets) and reads until every byte came back.</summary>
     private static async Task RouteAsync(ClientWebSocket publisher, ClientWebSocket subscriber, byte[] burst)
     {
         var send = SendInMessagesAsync(publisher, burst);
@@ -72,9 +72,9 @@ public sealed class WebSocketAllocationTests(ITestOutputHelper output)
 
     private static async Task SendInMessagesAsync(ClientWebSocket socket, byte[] burst)
     {
-        for (var offset = 0; offset < burst.Length; offset += 16 * 1024)
+        for (var offset = 0; offset < burst.Length; offset += 64 * 1024)
         {
-            var length = Math.Min(16 * 1024, burst.Length - offset);
+            var length = Math.Min(64 * 1024, burst.Length - offset);
             await socket.SendAsync(burst.AsMemory(offset, length), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
         }
     }
