@@ -150,6 +150,13 @@ public sealed class MqttBroker : IAsyncDisposable
         return Interlocked.CompareExchange(ref message.StoreId, assigned, 0) is var previous && previous != 0 ? previous : assigned;
     }
 
+    /// <summary>
+    /// The Message Expiry Interval to send with a delivery: what is left of the message's lifetime, not what it
+    /// had (MQTT-3.3.2-6); null for a message that does not expire.
+    /// </summary>
+    internal uint? RemainingExpiry(DateTimeOffset? expiresAt) =>
+        expiresAt is { } at ? (uint)Math.Max(0, Math.Ceiling((at - TimeProvider.GetUtcNow()).TotalSeconds)) : null;
+
     /// <summary>Adds a session's subscription to the routing trees: the plain tree, or its shared group's.</summary>
     internal void AddToTrees(MqttSession session, TopicSubscription<MqttSession> subscription)
     {
@@ -333,9 +340,8 @@ public sealed class MqttBroker : IAsyncDisposable
 
             session = existing ?? _sessions.GetOrAdd(clientId, id => new MqttSession(this, id, owner));
             sessionPresent = existing is not null;
-            session.ExpirySeconds = expirySeconds;
             var present = sessionPresent;
-            session.AttachAndResume(connection, () => acknowledge(present));
+            session.AttachAndResume(connection, expirySeconds, () => acknowledge(present));
         }
 
         // The client is back before its delayed will was due: the will is not sent (MQTT-3.1.3-9).
@@ -523,8 +529,7 @@ public sealed class MqttBroker : IAsyncDisposable
         var connection = session.Connection;
         if (deliveryQos == 0 && connection is not null)
         {
-            uint? remaining = route.ExpiresAt is { } expiresAt ? (uint)Math.Max(0, Math.Ceiling((expiresAt - TimeProvider.GetUtcNow()).TotalSeconds)) : null;
-            connection.SendPublish(route.Topic, route.Payload, route.Properties, 0, deliveryRetain, dup: false, packetId: 0, new MqttPublishExtras(remaining, identifiers));
+            connection.SendPublish(route.Topic, route.Payload, route.Properties, 0, deliveryRetain, dup: false, packetId: 0, new MqttPublishExtras(RemainingExpiry(route.ExpiresAt), identifiers));
             if (connection.IsBackedUp)
             {
                 backedUp = connection;

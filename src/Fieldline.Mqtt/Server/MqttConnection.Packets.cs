@@ -350,8 +350,7 @@ internal sealed partial class MqttConnection
                 var identifiers = new SubscriptionIdentifiers(subscription.SubscriptionIdentifier);
                 if (qos == 0)
                 {
-                    uint? remaining = message.ExpiresAt is { } expiresAt ? (uint)Math.Max(0, Math.Ceiling((expiresAt - _broker.TimeProvider.GetUtcNow()).TotalSeconds)) : null;
-                    SendPublish(message.TopicUtf8, message.Payload.Span, message.Properties.Span, 0, retain: true, dup: false, packetId: 0, new MqttPublishExtras(remaining, identifiers));
+                    SendPublish(message.TopicUtf8, message.Payload.Span, message.Properties.Span, 0, retain: true, dup: false, packetId: 0, new MqttPublishExtras(_broker.RemainingExpiry(message.ExpiresAt), identifiers));
                 }
                 else
                 {

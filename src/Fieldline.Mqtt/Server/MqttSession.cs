@@ -163,20 +163,36 @@ internal sealed class MqttSession
     }
 
     /// <summary>
-    /// Attaches a connection: <paramref name="beforeVisible"/> (CONNACK) is written first, then the connection
-    /// becomes the session's, then unacknowledged messages are resent in their original order (PUBLISH with DUP,
+    /// Attaches a connection with its Session Expiry Interval: <paramref name="beforeVisible"/> (CONNACK) is written
+    /// first, then the connection becomes the session's, then unacknowledged messages are resent in their original order (PUBLISH with DUP,
     /// or PUBREL for a QoS 2 message already received, MQTT-4.4.0-1) and queued ones follow. All under the
     /// session's lock, so no delivery interleaves.
     /// </summary>
-    public void AttachAndResume(MqttConnection connection, Action beforeVisible)
+    public void AttachAndResume(MqttConnection connection, uint expirySeconds, Action beforeVisible)
     {
         lock (_sync)
         {
             beforeVisible();
             Connection = connection;
+
+            // The new connection's Session Expiry applies from now on: one record for the store, written here.
+            var wasStored = IsStored;
+            _expirySeconds = expirySeconds;
             if (IsStored)
             {
                 _broker.Store!.PutSession(new MqttStoredSession(ClientId, Owner, _expirySeconds, null));
+                if (!wasStored)
+                {
+                    // A clean session taken over by a persistent one: what it subscribed to must outlive it too.
+                    foreach (var subscription in _subscriptions.Values)
+                    {
+                        StoreSubscriptionLocked(subscription);
+                    }
+                }
+            }
+            else if (wasStored)
+            {
+                _broker.Store!.RemoveSession(ClientId);
             }
 
             foreach (var (packetId, delivery) in _inflight.OrderBy(pair => pair.Value.Sequence))
@@ -250,11 +266,14 @@ internal sealed class MqttSession
             _subscriptions[subscription.Filter] = subscription;
             if (IsStored)
             {
-                _broker.Store!.PutSubscription(ClientId, new MqttStoredSubscription(
-                    subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, subscription.SubscriptionIdentifier));
+                StoreSubscriptionLocked(subscription);
             }
         }
     }
+
+    private void StoreSubscriptionLocked(TopicSubscription<MqttSession> subscription) =>
+        _broker.Store!.PutSubscription(ClientId, new MqttStoredSubscription(
+            subscription.Filter, subscription.MaximumQoS, subscription.NoLocal, subscription.RetainAsPublished, subscription.RetainHandling, subscription.SubscriptionIdentifier));
 
     public bool RemoveSubscription(string filter)
     {
@@ -620,13 +639,6 @@ internal sealed class MqttSession
     private bool Send(MqttConnection connection, in Delivery delivery, bool dup)
     {
         var message = delivery.Message;
-        uint? remaining = null;
-        if (message.ExpiresAt is { } expiresAt)
-        {
-            // The subscriber is told how long the message has left, not how long it had (MQTT-3.3.2-6).
-            remaining = (uint)Math.Max(0, Math.Ceiling((expiresAt - _broker.TimeProvider.GetUtcNow()).TotalSeconds));
-        }
-
         return connection.SendPublish(
             message.TopicUtf8,
             message.Payload.Span,
@@ -635,7 +647,7 @@ internal sealed class MqttSession
             delivery.Retain,
             dup,
             delivery.PacketId,
-            new MqttPublishExtras(remaining, delivery.SubscriptionIds));
+            new MqttPublishExtras(_broker.RemainingExpiry(message.ExpiresAt), delivery.SubscriptionIds));
     }
 }
 

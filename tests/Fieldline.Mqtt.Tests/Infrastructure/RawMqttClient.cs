@@ -9,6 +9,46 @@ public sealed record RawPacket(byte Header, byte[] Body)
     public int Type => Header >> 4;
 
     public override string ToString() => $"{Header:X2} {Convert.ToHexString(Body)}";
+
+    /// <summary>Takes the first whole packet off the front of <paramref name="buffer"/>, if one is there.</summary>
+    public static bool TryTake(List<byte> buffer, out RawPacket packet)
+    {
+        packet = null!;
+        if (buffer.Count < 2)
+        {
+            return false;
+        }
+
+        var length = 0;
+        var multiplier = 1;
+        var index = 1;
+        while (true)
+        {
+            if (index >= buffer.Count)
+            {
+                return false;
+            }
+
+            var b = buffer[index++];
+            length += (b & 0x7F) * multiplier;
+            if ((b & 0x80) == 0)
+            {
+                break;
+            }
+
+            multiplier *= 128;
+        }
+
+        if (buffer.Count < index + length)
+        {
+            return false;
+        }
+
+        packet = new RawPacket(buffer[0], [.. buffer.GetRange(index, length)]);
+        buffer.RemoveRange(0, index + length);
+        return true;
+    }
+
 }
 
 /// <summary>A TCP client speaking bytes, for what a library client will not do (malformed packets, withheld acks).</summary>
@@ -142,41 +182,5 @@ public sealed class RawMqttClient : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private bool TryParse(out RawPacket packet)
-    {
-        packet = null!;
-        if (_buffer.Count < 2)
-        {
-            return false;
-        }
-
-        var length = 0;
-        var multiplier = 1;
-        var index = 1;
-        while (true)
-        {
-            if (index >= _buffer.Count)
-            {
-                return false;
-            }
-
-            var b = _buffer[index++];
-            length += (b & 0x7F) * multiplier;
-            if ((b & 0x80) == 0)
-            {
-                break;
-            }
-
-            multiplier *= 128;
-        }
-
-        if (_buffer.Count < index + length)
-        {
-            return false;
-        }
-
-        packet = new RawPacket(_buffer[0], [.. _buffer.GetRange(index, length)]);
-        _buffer.RemoveRange(0, index + length);
-        return true;
-    }
+    private bool TryParse(out RawPacket packet) => RawPacket.TryTake(_buffer, out packet);
 }

@@ -205,38 +205,8 @@ public sealed class RawWebSocketClient : IAsyncDisposable
 
     private bool TryParse(out RawPacket? packet)
     {
-        packet = null;
-        if (_buffer.Count < 2)
-        {
-            return false;
-        }
-
-        var length = 0;
-        var multiplier = 1;
-        var index = 1;
-        while (true)
-        {
-            if (index >= _buffer.Count)
-            {
-                return false;
-            }
-
-            var b = _buffer[index++];
-            length += (b & 0x7F) * multiplier;
-            multiplier *= 128;
-            if ((b & 0x80) == 0)
-            {
-                break;
-            }
-        }
-
-        if (_buffer.Count < index + length)
-        {
-            return false;
-        }
-
-        packet = new RawPacket(_buffer[0], [.. _buffer.GetRange(index, length)]);
-        _buffer.RemoveRange(0, index + length);
-        return true;
+        var taken = RawPacket.TryTake(_buffer, out var whole);
+        packet = taken ? whole : null;
+        return taken;
     }
 }

@@ -321,4 +321,22 @@ public sealed class Mqtt5FeatureTests
         var packets = await client.ReadUntilClosedAsync();
         Assert.Equal(0x93, Assert.Single(packets).Body[0]);
     }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public async Task A_connection_taken_over_publishes_its_will(int level)
+    {
+        await using var broker = await TestBroker.StartAsync();
+        await using var watcher = await MqttNetClient.ConnectAsync(broker.Port, "watcher", V5);
+        await watcher.SubscribeAsync("wills/#", 0);
+
+        await using var first = await RawMqttClient.ConnectAsync(broker.Port);
+        await first.SendAsync(Packet(0x10, ConnectBody(level, "twin", willTopic: "wills/twin", willPayload: "replaced"u8.ToArray())));
+        Assert.Equal(2, (await first.ReadPacketAsync())!.Type);
+
+        await using var second = await RawMqttClient.ConnectMqttAsync(broker.Port, level, "twin");
+        await watcher.WaitForAsync(1, "the will of the connection that was taken over");
+        Assert.Equal("replaced", Assert.Single(watcher.Messages).Payload);
+    }
 }

@@ -49,7 +49,11 @@ public sealed class WebSocketAllocationTests(ITestOutputHelper output)
 
         var perMessage = (double)allocated / messages;
         output.WriteLine($"{allocated} bytes allocated in the process while routing {messages} QoS 0 messages over WebSocket ({perMessage:F2} B/message)");
-        Assert.True(perMessage < 20, $"Expected no allocation per routed QoS 0 message over WebSocket, saw {allocated} bytes for {messages} messages ({perMessage:F1} B/message).");
+        // The count is process-wide, and a burst over WebSocket takes about twice as long as over TCP, so whatever
+        // else the test process allocates meanwhile (hosts of earlier tests winding down) weighs about twice as much
+        // per message: alone this measures 9-13 B/message, in the full suite up to 24. One object per message (24 B
+        // at least) on top of that would still exceed 32.
+        Assert.True(perMessage < 32, $"Expected no allocation per routed QoS 0 message over WebSocket, saw {allocated} bytes for {messages} messages ({perMessage:F1} B/message).");
     }
 
     /// <summary>Sends the burst in 64 KiB messages (not aligned with packets) and reads until every byte came back.</summary>
