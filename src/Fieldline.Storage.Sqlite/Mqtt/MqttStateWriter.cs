@@ -41,6 +41,7 @@ internal sealed class MqttStateWriter : IDisposable
     private readonly SqliteCommand putRetained;
     private readonly SqliteCommand removeRetained;
     private readonly List<long> releasedMessages = [];
+    private readonly MqttStateBatchCoalescer coalescer = new();
 
     private MqttStateWriter(SqliteConnection connection, ILogger logger)
     {
@@ -140,6 +141,11 @@ internal sealed class MqttStateWriter : IDisposable
     /// <summary>Applies <paramref name="changes"/> in order in one transaction and commits it.</summary>
     public void Apply(List<MqttStateChange> changes)
     {
+        if (coalescer.Coalesce(changes) == 0)
+        {
+            return;
+        }
+
         // IMMEDIATE: the write lock is taken up front, so a batch that reads first (recounting references) cannot
         // fail to upgrade its snapshot when another connection committed meanwhile.
         using var transaction = connection.BeginTransaction(deferred: false);
@@ -211,7 +217,7 @@ internal sealed class MqttStateWriter : IDisposable
                 Run(removeSubscription, clientId, (string)change.Item!);
                 break;
             case MqttStateChangeKind.PutDelivery:
-                PutDelivery(clientId, (MqttStoredDelivery)change.Item!);
+                PutDelivery(clientId, (MqttStoredDelivery)change.Item!, change.PacketId, change.State);
                 break;
             case MqttStateChangeKind.UpdateDelivery:
                 Run(updateDelivery, clientId, change.Sequence, change.PacketId, (byte)change.State);
@@ -237,12 +243,14 @@ internal sealed class MqttStateWriter : IDisposable
             case MqttStateChangeKind.RemoveRetained:
                 Run(removeRetained, (string)change.Item!);
                 break;
+            case MqttStateChangeKind.Skipped:
+                break;
             default:
                 throw new UnreachableException($"Unknown change kind {change.Kind}.");
         }
     }
 
-    private void PutDelivery(string clientId, MqttStoredDelivery delivery)
+    private void PutDelivery(string clientId, MqttStoredDelivery delivery, ushort packetId, MqttDeliveryState state)
     {
         ref var count = ref CollectionsMarshal.GetValueRefOrAddDefault(references, delivery.MessageId, out _);
         if (count++ == 0)
@@ -251,7 +259,7 @@ internal sealed class MqttStateWriter : IDisposable
             Run(putMessage, delivery.MessageId, message.TopicUtf8, Blob(message.Payload), message.QualityOfService, message.Retain, Blob(message.Properties), message.ExpiresAt?.ToUnixTimeMilliseconds());
         }
 
-        Run(putDelivery, clientId, delivery.Sequence, delivery.MessageId, delivery.QualityOfService, delivery.Retain, delivery.PacketId, (byte)delivery.State, EncodeIdentifiers(delivery.SubscriptionIdentifiers));
+        Run(putDelivery, clientId, delivery.Sequence, delivery.MessageId, delivery.QualityOfService, delivery.Retain, packetId, (byte)state, EncodeIdentifiers(delivery.SubscriptionIdentifiers));
     }
 
     private void RemoveSession(string clientId)

@@ -119,7 +119,7 @@ public sealed partial class SqliteMqttStateStore : IMqttStateStore
         ArgumentNullException.ThrowIfNull(delivery);
         ArgumentNullException.ThrowIfNull(delivery.Message);
         CheckState(delivery.State);
-        Enqueue(new MqttStateChange(MqttStateChangeKind.PutDelivery, clientId, delivery));
+        Enqueue(new MqttStateChange(MqttStateChangeKind.PutDelivery, clientId, delivery, delivery.Sequence, delivery.PacketId, delivery.State));
     }
 
     /// <inheritdoc />
