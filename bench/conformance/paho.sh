@@ -14,8 +14,12 @@
 #   --show-output          print the output of every test that did not pass
 #
 # Fieldline is built (Release) from this repo and started as
-#   dotnet fieldline.dll serve --allow-anonymous --mqtt-port P --http-port Q --data-dir D --bind 127.0.0.1
-# because the tests connect without credentials. Set FIELDLINE_DLL to use another build. Work files (logs, each
+#   dotnet fieldline.dll serve --allow-anonymous --max-keep-alive 60 --anonymous-deny-subscribe test/nosubscribe \
+#       --mqtt-port P --http-port Q --data-dir D --bind 127.0.0.1
+# because the tests connect without credentials, test_server_keep_alive expects a broker whose keep-alive limit is
+# 60 s, and test_subscribe_failure one that refuses subscriptions to test/nosubscribe (the suite's own broker is
+# configured so). mosquitto gets the same configuration: max_keepalive 60 and an ACL file (readwrite #, deny
+# test/nosubscribe). Set FIELDLINE_DLL to use another build. Work files (logs, each
 # test's output) go to $WORK (default a new temp dir), which is kept.
 set -euo pipefail
 
@@ -62,7 +66,10 @@ else
         log "installing mosquitto (Debian package) ..."
         apt-get update >/dev/null && apt-get install -y mosquitto >/dev/null || die "could not install mosquitto"
     fi
-    start_mosquitto
+    printf 'topic readwrite #\ntopic deny test/nosubscribe\n' >"$WORK/paho.acl"
+    chmod o+r "$WORK/paho.acl"
+    chmod o+x "$WORK"
+    MOSQUITTO_EXTRA="max_keepalive 60\nacl_file $WORK/paho.acl" start_mosquitto
 fi
 MQ_NAME=$(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | sed 's/ version / /' || true)
 MQ_NAME=${MQ_NAME:-mosquitto}
@@ -78,7 +85,7 @@ if [[ -z $FL_PORT ]]; then
     FL_PORT=$(free_port)
     FL_HTTP=$(free_port)
     mkdir -p "$WORK/fl-data"
-    dotnet "$DLL" serve --allow-anonymous --mqtt-port "$FL_PORT" --http-port "$FL_HTTP" --data-dir "$WORK/fl-data" \
+    dotnet "$DLL" serve --allow-anonymous --max-keep-alive 60 --anonymous-deny-subscribe test/nosubscribe --mqtt-port "$FL_PORT" --http-port "$FL_HTTP" --data-dir "$WORK/fl-data" \
         --bind 127.0.0.1 --admin-key "paho-conformance-$RANDOM$RANDOM$RANDOM" >"$WORK/fieldline.log" 2>&1 &
     FL_PID=$!
     deadline=$((SECONDS + 60))

@@ -149,6 +149,8 @@ public sealed class HostTests
     [InlineData("--admin-key=short", "Security:AdminKey must be 16 to 256 characters without surrounding white space.")]
     [InlineData("--max-connections=-1", "Mqtt:MaximumConnections must be 0 (no limit) or more (was -1).")]
     [InlineData("--max-topic-length=70000", "Mqtt:MaximumTopicLength must be between 0 (MQTT's own 65535) and 65535 bytes (was 70000).")]
+    [InlineData("--anonymous-deny-subscribe=a/#/b", "Mqtt:AnonymousDenySubscribe must hold MQTT topic filters ('+' and '#' fill a whole level, '#' only the last one); 'a/#/b' is not one.")]
+    [InlineData("--max-keep-alive=70000", "Mqtt:MaximumKeepAliveSeconds")]
     [InlineData("--max-connect-rate=-2", "Mqtt:MaximumConnectRate must be a number of connections per second, 0 for no limit (was -2).")]
     public async Task Serve_rejects_a_bad_value_with_one_clear_line_and_exit_code_2(string flag, string message)
     {

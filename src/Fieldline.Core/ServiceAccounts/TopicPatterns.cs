@@ -100,6 +100,52 @@ public static class TopicPatterns
         }
     }
 
+    /// <summary>
+    /// Whether some topic name is matched by both filters. Level by level: '#' in either matches whatever is left
+    /// (including nothing: "a/#" matches "a"); '+' matches any one level; literal levels must be equal; both must
+    /// end together. A filter starting with a wildcard matches no '$' topic, so it overlaps no filter that starts
+    /// with a literal '$' level.
+    /// </summary>
+    public static bool Overlap(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        if (first.IsEmpty || second.IsEmpty)
+        {
+            return false;
+        }
+
+        if ((first[0] == '$' && second[0] is (byte)'+' or (byte)'#') || (second[0] == '$' && first[0] is (byte)'+' or (byte)'#'))
+        {
+            return false;
+        }
+
+        while (true)
+        {
+            var firstSlash = first.IndexOf((byte)'/');
+            var secondSlash = second.IndexOf((byte)'/');
+            var firstLevel = firstSlash < 0 ? first : first[..firstSlash];
+            var secondLevel = secondSlash < 0 ? second : second[..secondSlash];
+            if (IsMultiLevel(firstLevel) || IsMultiLevel(secondLevel))
+            {
+                return true;
+            }
+
+            if (!IsSingleLevel(firstLevel) && !IsSingleLevel(secondLevel) && !firstLevel.SequenceEqual(secondLevel))
+            {
+                return false;
+            }
+
+            if (firstSlash < 0 || secondSlash < 0)
+            {
+                // One ends here: the other must end too, or go on only with "/#" (which also matches its parent).
+                var rest = firstSlash < 0 ? (secondSlash < 0 ? [] : second[(secondSlash + 1)..]) : first[(firstSlash + 1)..];
+                return (firstSlash < 0 && secondSlash < 0) || rest.SequenceEqual("#"u8);
+            }
+
+            first = first[(firstSlash + 1)..];
+            second = second[(secondSlash + 1)..];
+        }
+    }
+
     private static bool IsMultiLevel(ReadOnlySpan<byte> level) => level.Length == 1 && level[0] == '#';
 
     private static bool IsSingleLevel(ReadOnlySpan<byte> level) => level.Length == 1 && level[0] == '+';

@@ -32,6 +32,7 @@ internal sealed class FieldlineMqttPolicy(
 {
     private readonly FailedAttemptLimiter _operatorFailures = new(maxFailures: 10, TimeSpan.FromMinutes(1), timeProvider);
     private readonly bool _allowAnonymous = options.Value.Mqtt.AllowAnonymous;
+    private readonly AnonymousTopicRules _anonymous = new(options.Value.Mqtt.AnonymousDenyPublish, options.Value.Mqtt.AnonymousDenySubscribe);
 
     /// <summary>The user name of the operator login.</summary>
     public const string OperatorUsername = "$admin";
@@ -105,7 +106,7 @@ internal sealed class FieldlineMqttPolicy(
     {
         DeviceIdentity device => DeviceTopics.MayPublish(device, topic),
         ServiceAccountIdentity account => account.MayPublish(topic),
-        AnonymousIdentity => !ReservedTopics.IsReserved(topic),
+        AnonymousIdentity => _anonymous.MayPublish(topic),
         OperatorIdentity => topic.IsEmpty || topic[0] != '$',
         _ => false,
     };
@@ -124,19 +125,33 @@ internal sealed class FieldlineMqttPolicy(
             AnonymousIdentity => !ReservedTopics.MayMatchReserved(utf8),
             _ => false,
         };
-        if (allowed)
+        if (client.Identity is AnonymousIdentity)
         {
-            return MqttSubscribeAuthorization.Granted;
+            return AuthorizeAnonymousSubscribe(utf8, allowed);
         }
 
-        // An anonymous '#' or '+/...' is granted as a plain broker would, but never delivers a reserved topic.
-        return client.Identity is AnonymousIdentity && utf8[0] is (byte)'#' or (byte)'+'
-            ? MqttSubscribeAuthorization.GrantedWithDeliveryCheck
-            : MqttSubscribeAuthorization.Denied;
+        return allowed ? MqttSubscribeAuthorization.Granted : MqttSubscribeAuthorization.Denied;
     }
 
     public override bool CanReceive(MqttClientContext client, ReadOnlySpan<byte> topic) =>
-        client.Identity is not AnonymousIdentity || !ReservedTopics.IsReserved(topic);
+        client.Identity is not AnonymousIdentity || _anonymous.MayReceive(topic);
+
+    private MqttSubscribeAuthorization AuthorizeAnonymousSubscribe(byte[] filter, bool outsideReserved)
+    {
+        if (!_anonymous.MaySubscribe(filter))
+        {
+            return MqttSubscribeAuthorization.Denied;
+        }
+
+        // An anonymous '#' or '+/...' is granted as a plain broker would, but never delivers a reserved topic, nor
+        // one the configuration denies to anonymous subscribers.
+        if (!outsideReserved)
+        {
+            return filter[0] is (byte)'#' or (byte)'+' ? MqttSubscribeAuthorization.GrantedWithDeliveryCheck : MqttSubscribeAuthorization.Denied;
+        }
+
+        return _anonymous.NeedsDeliveryCheck(filter) ? MqttSubscribeAuthorization.GrantedWithDeliveryCheck : MqttSubscribeAuthorization.Granted;
+    }
 
     public override MqttSubscribeAuthorization AuthorizeRestoredSubscription(MqttClientContext owner, string filter)
     {

@@ -22,6 +22,9 @@ internal static class ServeCommand
         var bind = new Option<string?>("--bind") { Description = "Address to listen on (default 0.0.0.0, all interfaces)." };
         var adminKey = new Option<string?>("--admin-key") { Description = "Admin API key; replaces the stored one." };
         var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Let MQTT clients in without user name and password, to any topic outside sensor/, device/ and $ (default off)." };
+        var anonymousDenyPublish = new Option<string[]>("--anonymous-deny-publish") { Description = "Topic filter anonymous clients may not publish to (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var anonymousDenySubscribe = new Option<string[]>("--anonymous-deny-subscribe") { Description = "Topic filter anonymous clients may not subscribe to or receive from (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var maxKeepAlive = new Option<int?>("--max-keep-alive") { Description = "Longest MQTT keep-alive in seconds; a client asking for more (or 0) is told this one in CONNACK (MQTT 5 Server Keep Alive). 0 for no limit (default)." };
         var maxConnections = new Option<int?>("--max-connections") { Description = "Most MQTT connections at once; 0 for no limit (default 100000)." };
         var maxPerAddress = new Option<int?>("--max-connections-per-address") { Description = "Most MQTT connections from one IP address; 0 for no limit (default 1000)." };
         var maxConnectRate = new Option<double?>("--max-connect-rate") { Description = "MQTT CONNECTs admitted per second, all clients together; 0 for no limit (default 1000)." };
@@ -32,6 +35,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Run the Fieldline server.")
         {
             dataDir, httpPort, mqttPort, mqttTlsPort, noMqttTls, mqttTlsCert, mqttTlsKey, mqttTlsClientCa, bind, adminKey, allowAnonymous,
+            anonymousDenyPublish, anonymousDenySubscribe, maxKeepAlive,
             maxConnections, maxPerAddress, maxConnectRate, maxSubscriptions, maxTopicLength, maxTopicLevels,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -48,6 +52,9 @@ internal static class ServeCommand
             AddOverride(overrides, "Bind", parseResult.GetValue(bind));
             AddOverride(overrides, "Security:AdminKey", parseResult.GetValue(adminKey));
             AddOverride(overrides, "Mqtt:AllowAnonymous", parseResult.GetValue(allowAnonymous) ? "true" : null);
+            AddList(overrides, "Mqtt:AnonymousDenyPublish", parseResult.GetValue(anonymousDenyPublish));
+            AddList(overrides, "Mqtt:AnonymousDenySubscribe", parseResult.GetValue(anonymousDenySubscribe));
+            AddOverride(overrides, "Mqtt:MaximumKeepAliveSeconds", parseResult.GetValue(maxKeepAlive)?.ToString(CultureInfo.InvariantCulture));
             AddOverride(overrides, "Mqtt:MaximumConnections", parseResult.GetValue(maxConnections)?.ToString(CultureInfo.InvariantCulture));
             AddOverride(overrides, "Mqtt:MaximumConnectionsPerAddress", parseResult.GetValue(maxPerAddress)?.ToString(CultureInfo.InvariantCulture));
             AddOverride(overrides, "Mqtt:MaximumConnectRate", parseResult.GetValue(maxConnectRate)?.ToString(CultureInfo.InvariantCulture));
@@ -82,6 +89,14 @@ internal static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    private static void AddList(Dictionary<string, string?> overrides, string key, string[]? values)
+    {
+        for (var i = 0; values is not null && i < values.Length; i++)
+        {
+            overrides[$"{key}:{i}"] = values[i];
+        }
     }
 
     private static void AddOverride(Dictionary<string, string?> overrides, string key, string? value)

@@ -43,6 +43,15 @@ internal sealed class FieldlineMqttOptions
     /// <c>device/</c>, '$'), so that the broker can serve as a plain MQTT broker. Off by default.
     /// </summary>
     public bool AllowAnonymous { get; set; }
+
+    /// <summary>Topic filters anonymous clients may not publish to (as a mosquitto ACL's deny entries).</summary>
+    public string[] AnonymousDenyPublish { get; set; } = [];
+
+    /// <summary>
+    /// Topic filters anonymous clients may not subscribe to: a subscription within one is refused, and a broader
+    /// one never delivers a topic one of them matches.
+    /// </summary>
+    public string[] AnonymousDenySubscribe { get; set; } = [];
     public FieldlineMqttTlsOptions Tls { get; set; } = new();
 }
 

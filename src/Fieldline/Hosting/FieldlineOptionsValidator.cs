@@ -1,3 +1,5 @@
+using Fieldline.Core.ServiceAccounts;
+using System.Text;
 using System.Net;
 using Fieldline.Mqtt.Server;
 using Microsoft.Extensions.Options;
@@ -25,6 +27,8 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         }
 
         ValidateTls(failures, options);
+        ValidateFilters(failures, "Mqtt:AnonymousDenyPublish", options.Mqtt.AnonymousDenyPublish);
+        ValidateFilters(failures, "Mqtt:AnonymousDenySubscribe", options.Mqtt.AnonymousDenySubscribe);
         if (!IPAddress.TryParse(options.Bind, out _))
         {
             failures.Add($"Bind must be an IP address such as 0.0.0.0 or 127.0.0.1 (was '{options.Bind}').");
@@ -115,6 +119,17 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         if (value < 0)
         {
             failures.Add($"{key} must be 0 (no limit) or more (was {value}).");
+        }
+    }
+
+    private static void ValidateFilters(List<string> failures, string key, string[] filters)
+    {
+        foreach (var filter in filters)
+        {
+            if (string.IsNullOrEmpty(filter) || !TopicPatterns.IsValidFilter(Encoding.UTF8.GetBytes(filter)))
+            {
+                failures.Add($"{key} must hold MQTT topic filters ('+' and '#' fill a whole level, '#' only the last one); '{filter}' is not one.");
+            }
         }
     }
 

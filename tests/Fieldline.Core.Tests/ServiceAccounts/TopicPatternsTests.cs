@@ -74,6 +74,28 @@ public sealed class TopicPatternsTests
     }
 
     [Theory]
+    [InlineData("test/nosubscribe", "#", true)]
+    [InlineData("test/nosubscribe", "test/+", true)]
+    [InlineData("test/nosubscribe", "+/nosubscribe/#", true)]
+    [InlineData("test/nosubscribe", "test/nosubscribe", true)]
+    [InlineData("a/#", "a", true)]
+    [InlineData("a", "a/#", true)]
+    [InlineData("a/+/c", "+/b/+", true)]
+    [InlineData("test/nosubscribe", "test/other", false)]
+    [InlineData("test/nosubscribe", "test", false)]
+    [InlineData("test/nosubscribe", "test/nosubscribe/deeper", false)]
+    [InlineData("a/+", "a/b/c", false)]
+    [InlineData("$SYS/x", "#", false)]
+    [InlineData("$SYS/x", "+/x", false)]
+    [InlineData("$SYS/#", "$SYS/x", true)]
+    [InlineData("", "#", false)]
+    public void Two_filters_overlap_when_some_topic_matches_both(string first, string second, bool overlap)
+    {
+        Assert.Equal(overlap, TopicPatterns.Overlap(Encoding.UTF8.GetBytes(first), Encoding.UTF8.GetBytes(second)));
+        Assert.Equal(overlap, TopicPatterns.Overlap(Encoding.UTF8.GetBytes(second), Encoding.UTF8.GetBytes(first)));
+    }
+
+    [Theory]
     [InlineData("a/b", true)]
     [InlineData("#", true)]
     [InlineData("a/+/#", true)]

@@ -108,7 +108,8 @@ public sealed class AnonymousMqttTests
         var dataDir = TestEnvironment.NewTempDirectory();
         try
         {
-            using var process = await FieldlineProcess.StartAsync(dataDir, TestEnvironment.AdminKey, "--allow-anonymous", "--max-topic-levels", "3");
+            using var process = await FieldlineProcess.StartAsync(
+                dataDir, TestEnvironment.AdminKey, "--allow-anonymous", "--max-topic-levels", "3", "--max-keep-alive", "60", "--anonymous-deny-subscribe", "test/nosubscribe", "--anonymous-deny-publish", "readonly/#");
             var port = process.MqttPort.ToString(CultureInfo.InvariantCulture);
 
             var plain = await ExternalProcess.RunAsync("mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv5", "-q", "1", "-t", "a/b/c", "-m", "x"]);
@@ -117,11 +118,68 @@ public sealed class AnonymousMqttTests
             await Poll.UntilAsync(() => Task.FromResult(process.Output), o => o.Contains("Anonymous MQTT clients are allowed", StringComparison.Ordinal), "the banner line about anonymous clients");
             Assert.True(plain.ExitCode == 0, plain.ToString());
             Assert.Contains("Topic Name invalid", deep.Error + deep.Output, StringComparison.OrdinalIgnoreCase);
+
+            // The keep-alive bound is announced in CONNACK (Server Keep Alive); the deny lists apply.
+            using var client = new MqttClientFactory().CreateMqttClient();
+            var connected = await client.ConnectAsync(new MqttClientOptionsBuilder()
+                .WithTcpServer("127.0.0.1", process.MqttPort)
+                .WithClientId("keep-alive")
+                .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+                .WithKeepAlivePeriod(TimeSpan.FromSeconds(120))
+                .Build());
+            Assert.Equal(60, connected.ServerKeepAlive);
+            var denied = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("test/nosubscribe").Build());
+            Assert.Equal(MqttClientSubscribeResultCode.NotAuthorized, denied.Items.Single().ResultCode);
+            Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await PublishAsync(client, "readonly/x")).ReasonCode);
         }
         finally
         {
             Directory.Delete(dataDir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Denied_filters_keep_anonymous_clients_from_subscribing_receiving_and_publishing_there()
+    {
+        await using var environment = await TestEnvironment.StartAsync(configuration: new Dictionary<string, string?>(AllowAnonymous)
+        {
+            ["Mqtt:AnonymousDenySubscribe:0"] = "test/nosubscribe",
+            ["Mqtt:AnonymousDenyPublish:0"] = "readonly/#",
+        });
+        var (anonymous, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "anon-d", null, null));
+        using var _anonymous = anonymous;
+        var (legacy, _) = await MqttTestClient.ConnectAsync(MqttTestClient.Options(environment, "anon-311", null, null, MQTTnet.Formatter.MqttProtocolVersion.V311));
+        using var _legacy = legacy;
+        var received = new List<string>();
+        anonymous.ApplicationMessageReceivedAsync += e =>
+        {
+            lock (received)
+            {
+                received.Add(e.ApplicationMessage.Topic);
+            }
+
+            return Task.CompletedTask;
+        };
+
+        var subscribe = await anonymous.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter("test/nosubscribe")
+            .WithTopicFilter("#")
+            .WithTopicFilter("$share/g/test/+")
+            .WithTopicFilter("$share/g/other/+")
+            .Build());
+        var legacySubscribe = await legacy.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("test/nosubscribe").Build());
+
+        // 5.0 hears Not authorized; 3.1.1 has only Failure (0x80). A shared group overlapping a denied topic cannot be checked per message.
+        Assert.Equal(
+            [MqttClientSubscribeResultCode.NotAuthorized, MqttClientSubscribeResultCode.GrantedQoS0, MqttClientSubscribeResultCode.NotAuthorized, MqttClientSubscribeResultCode.GrantedQoS0],
+            subscribe.Items.Select(i => i.ResultCode).ToArray());
+        Assert.Equal(MqttClientSubscribeResultCode.UnspecifiedError, legacySubscribe.Items.Single().ResultCode);
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await PublishAsync(anonymous, "readonly/x")).ReasonCode);
+        Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(anonymous, "test/nosubscribe")).ReasonCode);
+        Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(anonymous, "test/other")).ReasonCode);
+        await Poll.UntilAsync(() => Task.FromResult(Snapshot(received)), r => r.Contains("test/other"), "the message on test/other");
+
+        Assert.Equal(["test/other"], Snapshot(received));
     }
 
     [Fact]
