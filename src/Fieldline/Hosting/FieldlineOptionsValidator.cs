@@ -1,6 +1,6 @@
-using Fieldline.Core.ServiceAccounts;
-using System.Text;
 using System.Net;
+using System.Text;
+using Fieldline.Core.ServiceAccounts;
 using Fieldline.Mqtt.Server;
 using Microsoft.Extensions.Options;
 
