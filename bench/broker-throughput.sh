@@ -216,10 +216,13 @@ run_round() {
             durable-ack)
                 [[ $BROKERS == *fieldline* ]] || continue
                 echo "-- $STORE_NOTE"
-                # The QoS 0 fan-in it is compared with: this round's, or one run now.
-                if [[ -z $(value delivered_per_s round="$round" workload=fanin broker=fieldline qos=0) ]]; then
-                    load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages $((FANIN_MESSAGES_QOS0 / div)) --qos 0
-                fi
+                # The QoS 0 and plain QoS 1 fan-in it is compared with: this round's, or one run now.
+                for qos in 0 1; do
+                    if [[ -z $(value delivered_per_s round="$round" workload=fanin broker=fieldline qos=$qos) ]]; then
+                        n_var=FANIN_MESSAGES_QOS$qos
+                        load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages $((${!n_var} / div)) --qos "$qos"
+                    fi
+                done
                 for qos in 0 1; do
                     load fieldline "$round" fanin --publishers "$FANIN_PUBS" --messages $((DURABLE_ACK_MESSAGES / div)) --qos "$qos" \
                         --devices-url "http://127.0.0.1:$FL_HTTP" --admin-key "$FL_KEY" --label fanin-telemetry
@@ -286,6 +289,7 @@ if [[ " $WORKLOADS " == *" durable-ack "* && $BROKERS == *fieldline* ]]; then
                     printf "  %-86s %10s msg/s %6s%s\n", l, fmt(v), r, (s != "" ? "   (" s ")" : "") }'
     }
     ack_row "QoS 0 fan-in, operator clients on plain topics (the 100% baseline)" workload=fanin qos=0
+    ack_row "QoS 1 fan-in, operator clients on plain topics, no durable write (QoS 1's own cost)" workload=fanin qos=1
     ack_row "QoS 0 fan-in, devices publishing telemetry (stored, no PUBACK)" workload=fanin-telemetry qos=0
     ack_row "QoS 1 fan-in, devices publishing telemetry: PUBACK after the telemetry store's write" workload=fanin-telemetry qos=1
     if [[ $FL_STORE == sqlite ]]; then

@@ -5,7 +5,7 @@ namespace Fieldline.Storage.Sqlite.Mqtt;
 /// <summary>Connection settings and tables of the broker's state database.</summary>
 internal static class MqttStateSchema
 {
-    public const int Version = 1;
+    public const int Version = 2;
 
     public const string VersionKey = "schema_version";
 
@@ -17,13 +17,15 @@ internal static class MqttStateSchema
         PRAGMA synchronous = NORMAL;
         PRAGMA busy_timeout = 10000;
         PRAGMA temp_store = MEMORY;
+        PRAGMA cache_size = -32768;
         """;
 
-    // A message's content is stored once in `message` and referred to by each of its deliveries (one per
-    // session it was routed to). `delivery` has no index on message_id: the store counts references in memory
-    // and deletes the content with its last delivery. Tables keyed by client id are WITHOUT ROWID so that a
-    // session's rows are contiguous and read back in key order; `message` and `retained` keep a rowid because
-    // their rows carry payloads of up to the maximum packet size.
+    // A delivery row carries its message's content (version 1 kept content in a `message` table shared by the
+    // deliveries of one message: two more statements per message, which cost more than the copies saved when a
+    // message goes to several persistent sessions). message_id still tells which rows hold the same message, so
+    // that the load shares one instance between them. A delivery's key is a row id the writer assigns in
+    // increasing order (see DeliveryRowIndex), with no index on (client_id, sequence). The other tables keyed by
+    // client id are WITHOUT ROWID so that a session's rows are contiguous and read back in key order.
     public const string Create = """
         CREATE TABLE IF NOT EXISTS store_meta(
             key TEXT PRIMARY KEY,
@@ -42,15 +44,8 @@ internal static class MqttStateSchema
             retain_handling INTEGER NOT NULL,
             subscription_id INTEGER NOT NULL,
             PRIMARY KEY(client_id, filter)) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS message(
-            id INTEGER PRIMARY KEY,
-            topic BLOB NOT NULL,
-            payload BLOB,
-            qos INTEGER NOT NULL,
-            retain INTEGER NOT NULL,
-            properties BLOB,
-            expires_at INTEGER);
         CREATE TABLE IF NOT EXISTS delivery(
+            id INTEGER PRIMARY KEY,
             client_id TEXT NOT NULL,
             sequence INTEGER NOT NULL,
             message_id INTEGER NOT NULL,
@@ -59,7 +54,12 @@ internal static class MqttStateSchema
             packet_id INTEGER NOT NULL,
             state INTEGER NOT NULL,
             subscription_ids BLOB,
-            PRIMARY KEY(client_id, sequence)) WITHOUT ROWID;
+            topic BLOB NOT NULL,
+            payload BLOB,
+            message_qos INTEGER NOT NULL,
+            message_retain INTEGER NOT NULL,
+            properties BLOB,
+            expires_at INTEGER);
         CREATE TABLE IF NOT EXISTS incoming_qos2(
             client_id TEXT NOT NULL,
             packet_id INTEGER NOT NULL,
@@ -71,6 +71,35 @@ internal static class MqttStateSchema
             retain INTEGER NOT NULL,
             properties BLOB,
             expires_at INTEGER);
+        """;
+
+    // Version 1 → 2: the content of `message` moves into the rows of `delivery`.
+    public const string MigrateFromVersion1 = """
+        CREATE TABLE delivery_v2(
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            message_id INTEGER NOT NULL,
+            qos INTEGER NOT NULL,
+            retain INTEGER NOT NULL,
+            packet_id INTEGER NOT NULL,
+            state INTEGER NOT NULL,
+            subscription_ids BLOB,
+            topic BLOB NOT NULL,
+            payload BLOB,
+            message_qos INTEGER NOT NULL,
+            message_retain INTEGER NOT NULL,
+            properties BLOB,
+            expires_at INTEGER);
+        INSERT INTO delivery_v2(client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids,
+                topic, payload, message_qos, message_retain, properties, expires_at)
+            SELECT d.client_id, d.sequence, d.message_id, d.qos, d.retain, d.packet_id, d.state, d.subscription_ids,
+                   m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at
+            FROM delivery d JOIN message m ON m.id = d.message_id
+            ORDER BY d.client_id, d.sequence;
+        DROP TABLE delivery;
+        DROP TABLE message;
+        ALTER TABLE delivery_v2 RENAME TO delivery;
         """;
 
     public static string WriterConnectionString(string path) => new SqliteConnectionStringBuilder

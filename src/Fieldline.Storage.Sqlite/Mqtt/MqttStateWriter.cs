@@ -9,38 +9,33 @@ using Microsoft.Extensions.Logging;
 namespace Fieldline.Storage.Sqlite.Mqtt;
 
 /// <summary>
-/// The writing side of <see cref="SqliteMqttStateStore"/>: its connection, one prepared command per kind of change
-/// and the reference counts of stored message contents. Used by the store's writer thread only.
+/// The writing side of <see cref="SqliteMqttStateStore"/>: its connection and one prepared statement per kind of
+/// change. Used by the store's writer thread only.
 /// </summary>
 internal sealed class MqttStateWriter : IDisposable
 {
     private readonly SqliteConnection connection;
     private readonly ILogger logger;
 
-    // How many deliveries refer to each stored message content, so that removing a delivery knows without a
-    // query whether the content goes too. Rebuilt from the delivery table at open and after a failed batch
-    // (whose rollback undid changes these counts had already taken in).
-    private readonly Dictionary<long, int> references = [];
-    private bool referencesStale;
-
     private readonly List<SqliteCommand> commands = [];
     private readonly SqliteCommand putSession;
     private readonly SqliteCommand removeSessionRow;
     private readonly SqliteCommand removeSessionSubscriptions;
-    private readonly SqliteCommand removeSessionDeliveries;
     private readonly SqliteCommand removeSessionIncoming;
     private readonly SqliteCommand putSubscription;
     private readonly SqliteCommand removeSubscription;
-    private readonly SqliteCommand putMessage;
-    private readonly SqliteCommand removeMessage;
-    private readonly SqliteCommand putDelivery;
-    private readonly SqliteCommand updateDelivery;
-    private readonly SqliteCommand removeDelivery;
+
+    // The statements run once or more per message: through SQLite's API directly (RawStatement).
+    private readonly RawStatement putDelivery;
+    private readonly RawStatement updateDelivery;
+    private readonly RawStatement removeDelivery;
+
+    private readonly DeliveryRowIndex rows = new();
+    private bool rowsStale = true;
     private readonly SqliteCommand putIncoming;
     private readonly SqliteCommand removeIncoming;
     private readonly SqliteCommand putRetained;
     private readonly SqliteCommand removeRetained;
-    private readonly List<long> releasedMessages = [];
     private readonly MqttStateBatchCoalescer coalescer = new();
 
     private MqttStateWriter(SqliteConnection connection, ILogger logger)
@@ -55,7 +50,6 @@ internal sealed class MqttStateWriter : IDisposable
             "$client", "$owner", "$expiry", "$disconnected");
         removeSessionRow = Prepare("DELETE FROM session WHERE client_id = $client", "$client");
         removeSessionSubscriptions = Prepare("DELETE FROM subscription WHERE client_id = $client", "$client");
-        removeSessionDeliveries = Prepare("DELETE FROM delivery WHERE client_id = $client RETURNING message_id", "$client");
         removeSessionIncoming = Prepare("DELETE FROM incoming_qos2 WHERE client_id = $client", "$client");
         putSubscription = Prepare(
             """
@@ -68,20 +62,15 @@ internal sealed class MqttStateWriter : IDisposable
         removeSubscription = Prepare("DELETE FROM subscription WHERE client_id = $client AND filter = $filter", "$client", "$filter");
 
         // REPLACE rather than INSERT: a row left by an earlier inconsistency must not fail a whole batch.
-        putMessage = Prepare(
-            "INSERT OR REPLACE INTO message(id, topic, payload, qos, retain, properties, expires_at) VALUES ($id, $topic, $payload, $qos, $retain, $properties, $expires)",
-            "$id", "$topic", "$payload", "$qos", "$retain", "$properties", "$expires");
-        removeMessage = Prepare("DELETE FROM message WHERE id = $id", "$id");
-        putDelivery = Prepare(
+        putDelivery = new RawStatement(
+            connection,
             """
-            INSERT OR REPLACE INTO delivery(client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids)
-            VALUES ($client, $sequence, $message, $qos, $retain, $packet, $state, $ids)
-            """,
-            "$client", "$sequence", "$message", "$qos", "$retain", "$packet", "$state", "$ids");
-        updateDelivery = Prepare(
-            "UPDATE delivery SET packet_id = $packet, state = $state WHERE client_id = $client AND sequence = $sequence",
-            "$client", "$sequence", "$packet", "$state");
-        removeDelivery = Prepare("DELETE FROM delivery WHERE client_id = $client AND sequence = $sequence RETURNING message_id", "$client", "$sequence");
+            INSERT INTO delivery(id, client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids,
+                topic, payload, message_qos, message_retain, properties, expires_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+            """);
+        updateDelivery = new RawStatement(connection, "UPDATE delivery SET packet_id = ?2, state = ?3 WHERE id = ?1");
+        removeDelivery = new RawStatement(connection, "DELETE FROM delivery WHERE id = ?1");
         putIncoming = Prepare("INSERT OR IGNORE INTO incoming_qos2(client_id, packet_id) VALUES ($client, $packet)", "$client", "$packet");
         removeIncoming = Prepare("DELETE FROM incoming_qos2 WHERE client_id = $client AND packet_id = $packet", "$client", "$packet");
         putRetained = Prepare(
@@ -93,9 +82,6 @@ internal sealed class MqttStateWriter : IDisposable
             "$topic", "$payload", "$qos", "$retain", "$properties", "$expires");
         removeRetained = Prepare("DELETE FROM retained WHERE topic = $topic", "$topic");
     }
-
-    /// <summary>How many distinct message contents are stored.</summary>
-    public int MessageCount => references.Count;
 
     /// <summary>Opens (creating when missing) the database, checks and creates its schema and counts message references.</summary>
     /// <exception cref="InvalidDataException">The file is not an SQLite database, is damaged, or holds something else.</exception>
@@ -113,14 +99,12 @@ internal sealed class MqttStateWriter : IDisposable
             {
                 PrepareSchema(connection, transaction, path);
 
-                // Content whose deliveries are all gone (left by a replaced delivery) is dropped here, once.
-                Execute(connection, transaction, "DELETE FROM message WHERE id NOT IN (SELECT message_id FROM delivery)");
                 writer = new MqttStateWriter(connection, logger);
-                writer.CountReferences(transaction);
+                writer.ReadRows(transaction);
                 transaction.Commit();
             }
 
-            logger.Opened(path, writer.MessageCount, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            logger.Opened(path, writer.rows.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return writer;
         }
         catch (SqliteException ex) when ((ex.SqliteErrorCode & 0xFF) is SQLitePCL.raw.SQLITE_NOTADB or SQLitePCL.raw.SQLITE_CORRUPT)
@@ -156,9 +140,9 @@ internal sealed class MqttStateWriter : IDisposable
 
         try
         {
-            if (referencesStale)
+            if (rowsStale)
             {
-                CountReferences(transaction);
+                ReadRows(transaction);
             }
 
             foreach (ref readonly var change in CollectionsMarshal.AsSpan(changes))
@@ -170,7 +154,8 @@ internal sealed class MqttStateWriter : IDisposable
         }
         catch
         {
-            referencesStale = true;
+            // The rollback undid rows the index already took in.
+            rowsStale = true;
             throw;
         }
         finally
@@ -220,13 +205,19 @@ internal sealed class MqttStateWriter : IDisposable
                 PutDelivery(clientId, (MqttStoredDelivery)change.Item!, change.PacketId, change.State);
                 break;
             case MqttStateChangeKind.UpdateDelivery:
-                Run(updateDelivery, clientId, change.Sequence, change.PacketId, (byte)change.State);
+                if (rows.TryGet(clientId, change.Sequence, out var updated))
+                {
+                    updateDelivery.Bind(1, updated);
+                    updateDelivery.Bind(2, change.PacketId);
+                    updateDelivery.Bind(3, (byte)change.State);
+                    updateDelivery.Execute();
+                }
+
                 break;
             case MqttStateChangeKind.RemoveDelivery:
-                SetParameters(removeDelivery, clientId, change.Sequence);
-                if (removeDelivery.ExecuteScalar() is long messageId)
+                if (rows.Remove(clientId, change.Sequence, out var removed))
                 {
-                    Release(messageId);
+                    DeleteRow(removed);
                 }
 
                 break;
@@ -252,14 +243,40 @@ internal sealed class MqttStateWriter : IDisposable
 
     private void PutDelivery(string clientId, MqttStoredDelivery delivery, ushort packetId, MqttDeliveryState state)
     {
-        ref var count = ref CollectionsMarshal.GetValueRefOrAddDefault(references, delivery.MessageId, out _);
-        if (count++ == 0)
+        var rowId = rows.Assign(clientId, delivery.Sequence, out var replaced);
+        if (replaced != 0)
         {
-            var message = delivery.Message;
-            Run(putMessage, delivery.MessageId, message.TopicUtf8, Blob(message.Payload), message.QualityOfService, message.Retain, Blob(message.Properties), message.ExpiresAt?.ToUnixTimeMilliseconds());
+            DeleteRow(replaced);
         }
 
-        Run(putDelivery, clientId, delivery.Sequence, delivery.MessageId, delivery.QualityOfService, delivery.Retain, packetId, (byte)state, EncodeIdentifiers(delivery.SubscriptionIdentifiers));
+        var message = delivery.Message;
+        var statement = putDelivery;
+        statement.Bind(1, rowId);
+        statement.BindText(2, clientId);
+        statement.Bind(3, delivery.Sequence);
+        statement.Bind(4, delivery.MessageId);
+        statement.Bind(5, delivery.QualityOfService);
+        statement.Bind(6, delivery.Retain ? 1 : 0);
+        statement.Bind(7, packetId);
+        statement.Bind(8, (byte)state);
+        var identifiers = delivery.SubscriptionIdentifiers;
+        Span<byte> encoded = stackalloc byte[Math.Min(identifiers.Count, 64) * sizeof(uint)];
+        statement.BindBlobOrNull(9, identifiers.Count <= 64 ? EncodeIdentifiers(identifiers, encoded) : EncodeIdentifiers(identifiers, new byte[identifiers.Count * sizeof(uint)]));
+        statement.BindBlobOrNull(10, message.TopicUtf8);
+        statement.BindBlobOrNull(11, message.Payload.Span);
+        statement.Bind(12, message.QualityOfService);
+        statement.Bind(13, message.Retain ? 1 : 0);
+        statement.BindBlobOrNull(14, message.Properties.Span);
+        if (message.ExpiresAt is { } expiresAt)
+        {
+            statement.Bind(15, expiresAt.ToUnixTimeMilliseconds());
+        }
+        else
+        {
+            statement.BindNull(15);
+        }
+
+        statement.Execute();
     }
 
     private void RemoveSession(string clientId)
@@ -267,52 +284,34 @@ internal sealed class MqttStateWriter : IDisposable
         Run(removeSessionRow, clientId);
         Run(removeSessionSubscriptions, clientId);
         Run(removeSessionIncoming, clientId);
-        SetParameters(removeSessionDeliveries, clientId);
-        releasedMessages.Clear();
-        using (var reader = removeSessionDeliveries.ExecuteReader())
+        if (rows.RemoveClient(clientId) is { } removed)
         {
-            while (reader.Read())
+            foreach (var rowId in removed)
             {
-                releasedMessages.Add(reader.GetInt64(0));
+                DeleteRow(rowId);
             }
         }
-
-        foreach (var messageId in releasedMessages)
-        {
-            Release(messageId);
-        }
     }
 
-    private void Release(long messageId)
+    private void DeleteRow(long rowId)
     {
-        if (!references.TryGetValue(messageId, out var count))
-        {
-            return;
-        }
-
-        if (count > 1)
-        {
-            references[messageId] = count - 1;
-            return;
-        }
-
-        references.Remove(messageId);
-        Run(removeMessage, messageId);
+        removeDelivery.Bind(1, rowId);
+        removeDelivery.Execute();
     }
 
-    private void CountReferences(SqliteTransaction transaction)
+    private void ReadRows(SqliteTransaction transaction)
     {
-        references.Clear();
+        rows.Clear();
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = "SELECT message_id, COUNT(*) FROM delivery GROUP BY message_id";
+        command.CommandText = "SELECT id, client_id, sequence FROM delivery";
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            references[reader.GetInt64(0)] = reader.GetInt32(1);
+            rows.Add(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(0));
         }
 
-        referencesStale = false;
+        rowsStale = false;
     }
 
     private static void PrepareSchema(SqliteConnection connection, SqliteTransaction transaction, string path)
@@ -336,9 +335,15 @@ internal sealed class MqttStateWriter : IDisposable
         {
             inspect.CommandText = "SELECT value FROM store_meta WHERE key = $key";
             inspect.Parameters.AddWithValue("$key", MqttStateSchema.VersionKey);
-            if (inspect.ExecuteScalar() is long version && version > MqttStateSchema.Version)
+            var version = inspect.ExecuteScalar() as long? ?? MqttStateSchema.Version;
+            if (version > MqttStateSchema.Version)
             {
                 throw new InvalidDataException($"{path} has MQTT state schema version {version}, newer than this build supports ({MqttStateSchema.Version}).");
+            }
+
+            if (version == 1)
+            {
+                Execute(connection, transaction, MqttStateSchema.MigrateFromVersion1);
             }
         }
 
@@ -389,20 +394,14 @@ internal sealed class MqttStateWriter : IDisposable
             : memory.ToArray();
     }
 
-    private static byte[]? EncodeIdentifiers(IReadOnlyList<uint> identifiers)
+    private static ReadOnlySpan<byte> EncodeIdentifiers(IReadOnlyList<uint> identifiers, Span<byte> destination)
     {
-        if (identifiers is null || identifiers.Count == 0)
-        {
-            return null;
-        }
-
-        var bytes = new byte[identifiers.Count * sizeof(uint)];
         for (var i = 0; i < identifiers.Count; i++)
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(i * sizeof(uint)), identifiers[i]);
+            BinaryPrimitives.WriteUInt32LittleEndian(destination[(i * sizeof(uint))..], identifiers[i]);
         }
 
-        return bytes;
+        return destination[..(identifiers.Count * sizeof(uint))];
     }
 
     private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)
@@ -421,6 +420,10 @@ internal sealed class MqttStateWriter : IDisposable
             {
                 command.Dispose();
             }
+
+            writer.putDelivery.Dispose();
+            writer.updateDelivery.Dispose();
+            writer.removeDelivery.Dispose();
         }
 
         connection.Dispose();

@@ -64,29 +64,32 @@ public sealed partial class SqliteMqttStateStore
             }
         }
 
-        // Each stored content becomes one message instance, shared by all of its deliveries as it was before.
+        // Rows of one message (routed to several sessions) become one message instance, shared as it was before.
         var messages = new Dictionary<long, MqttApplicationMessage>();
-        using (var command = Command(connection, transaction, "SELECT id, topic, payload, qos, retain, properties, expires_at FROM message"))
-        using (var reader = command.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                messages.Add(reader.GetInt64(0), ReadMessage(reader, topicUtf8: (byte[])reader.GetValue(1), first: 2));
-            }
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
         var deliveries = 0;
-        using (var command = Command(connection, transaction, "SELECT client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids FROM delivery ORDER BY client_id, sequence"))
+        using (var command = Command(
+            connection,
+            transaction,
+            """
+            SELECT client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids,
+                topic, payload, message_qos, message_retain, properties, expires_at
+            FROM delivery ORDER BY client_id, sequence
+            """))
         using (var reader = command.ExecuteReader())
         {
             while (reader.Read())
             {
-                var messageId = reader.GetInt64(2);
-                if (!sessions.TryGetValue(reader.GetString(0), out var rows) || !messages.TryGetValue(messageId, out var message))
+                if (!sessions.TryGetValue(reader.GetString(0), out var rows))
                 {
                     orphans++;
                     continue;
+                }
+
+                var messageId = reader.GetInt64(2);
+                if (!messages.TryGetValue(messageId, out var message))
+                {
+                    message = ReadMessage(reader, topicUtf8: (byte[])reader.GetValue(8), first: 9);
+                    messages.Add(messageId, message);
                 }
 
                 rows.Deliveries.Add(new MqttStoredDelivery(
@@ -102,6 +105,7 @@ public sealed partial class SqliteMqttStateStore
             }
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         using (var command = Command(connection, transaction, "SELECT client_id, packet_id FROM incoming_qos2 ORDER BY client_id, packet_id"))
         using (var reader = command.ExecuteReader())
         {

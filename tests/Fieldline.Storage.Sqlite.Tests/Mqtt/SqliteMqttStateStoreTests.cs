@@ -22,7 +22,7 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
 
         Assert.Empty(state.Sessions);
         Assert.Empty(state.Retained);
-        Assert.Equal(1, fixture.CountRows("store_meta", "key = 'schema_version' AND value = 1"));
+        Assert.Equal(1, fixture.CountRows("store_meta", "key = 'schema_version' AND value = 2"));
     }
 
     [Fact]
@@ -124,7 +124,7 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Content_routed_to_several_sessions_is_stored_once_and_deleted_with_its_last_delivery()
+    public async Task Content_routed_to_several_sessions_loads_as_one_message_and_goes_with_each_delivery()
     {
         var store = fixture.Open();
         var message = Message("news/today", new string('n', 10_000));
@@ -136,11 +136,9 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
 
         store.PutDelivery("a", Delivery(2, 43, Message("news/other", "o")));
         await store.WhenDurable();
-        Assert.Equal(2, fixture.CountRows("message"));
         Assert.Equal(4, fixture.CountRows("delivery"));
 
-        // After a restart the three deliveries share one message instance again, and the reference counts
-        // rebuilt at open still delete the content with its last delivery.
+        // After a restart the three deliveries share one message instance again.
         store = await fixture.ReopenAsync(store);
         var state = await store.LoadAsync(None);
         var loaded = state.Sessions.Select(s => s.Deliveries.Single(d => d.MessageId == 42).Message).ToList();
@@ -148,31 +146,61 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
         Assert.All(loaded, m => Assert.Same(loaded[0], m));
         AssertMessage(message, loaded[0]);
 
+        // Removing one delivery leaves the others' content whole.
         store.RemoveDelivery("a", 1);
         store.RemoveDelivery("b", 1);
         await store.WhenDurable();
-        Assert.Equal(1, fixture.CountRows("message", "id = 42"));
+        Assert.Equal(1, fixture.CountRows("delivery", "message_id = 42"));
+        store = await fixture.ReopenAsync(store);
+        state = await store.LoadAsync(None);
+        AssertMessage(message, Find(state, "c").Deliveries.Single().Message);
 
         store.RemoveDelivery("c", 1);
-        await store.WhenDurable();
-        Assert.Equal(0, fixture.CountRows("message", "id = 42"));
-        Assert.Equal(1, fixture.CountRows("message", "id = 43"));
-
         store.RemoveDelivery("a", 2);
         store.RemoveDelivery("a", 2); // twice, or of a delivery never stored: nothing to do
         store.RemoveDelivery("nobody", 1);
         await store.WhenDurable();
-        Assert.Equal(0, fixture.CountRows("message"));
         Assert.Equal(0, fixture.CountRows("delivery"));
-
-        // The same message id routed again after its content was deleted stores the content again.
-        store.PutDelivery("b", Delivery(2, 42, message));
-        await store.WhenDurable();
-        Assert.Equal(1, fixture.CountRows("message", "id = 42"));
     }
 
     [Fact]
-    public async Task Removing_a_session_removes_its_subscriptions_deliveries_qos2_ids_and_content_no_one_else_needs()
+    public async Task A_version_1_database_is_migrated_with_its_deliveries_and_their_content()
+    {
+        // The schema of version 1: content in `message`, shared by the deliveries that refer to it.
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={fixture.DatabasePath};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE store_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO store_meta VALUES ('schema_version', 1);
+                CREATE TABLE session(client_id TEXT PRIMARY KEY, owner TEXT, expiry_seconds INTEGER NOT NULL, disconnected_at INTEGER) WITHOUT ROWID;
+                CREATE TABLE subscription(client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, no_local INTEGER NOT NULL,
+                    retain_as_published INTEGER NOT NULL, retain_handling INTEGER NOT NULL, subscription_id INTEGER NOT NULL, PRIMARY KEY(client_id, filter)) WITHOUT ROWID;
+                CREATE TABLE message(id INTEGER PRIMARY KEY, topic BLOB NOT NULL, payload BLOB, qos INTEGER NOT NULL, retain INTEGER NOT NULL, properties BLOB, expires_at INTEGER);
+                CREATE TABLE delivery(client_id TEXT NOT NULL, sequence INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,
+                    packet_id INTEGER NOT NULL, state INTEGER NOT NULL, subscription_ids BLOB, PRIMARY KEY(client_id, sequence)) WITHOUT ROWID;
+                CREATE TABLE incoming_qos2(client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY(client_id, packet_id)) WITHOUT ROWID;
+                CREATE TABLE retained(topic TEXT PRIMARY KEY, payload BLOB, qos INTEGER NOT NULL, retain INTEGER NOT NULL, properties BLOB, expires_at INTEGER);
+                INSERT INTO session VALUES ('a', 'user', 3600, NULL), ('b', 'user', 3600, NULL);
+                INSERT INTO message VALUES (7, CAST('t/1' AS BLOB), CAST('hello' AS BLOB), 2, 0, NULL, 4102444800000);
+                INSERT INTO delivery VALUES ('a', 1, 7, 1, 0, 0, 0, NULL), ('b', 3, 7, 2, 1, 9, 1, X'05000000');
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        var store = fixture.Open();
+        var state = await store.LoadAsync(None);
+
+        var expected = Message("t/1", "hello", qos: 2, expiresAt: DateTimeOffset.FromUnixTimeMilliseconds(4102444800000));
+        AssertDelivery(Delivery(1, 7, expected), Find(state, "a").Deliveries.Single());
+        AssertDelivery(Delivery(3, 7, expected, qos: 2, state: MqttDeliveryState.Sent, packetId: 9, retain: true, subscriptionIds: [5]), Find(state, "b").Deliveries.Single());
+        Assert.Equal(1, fixture.CountRows("store_meta", "key = 'schema_version' AND value = 2"));
+        Assert.Equal(0, fixture.CountRows("sqlite_master", "name = 'message'"));
+    }
+
+    [Fact]
+    public async Task Removing_a_session_removes_its_subscriptions_deliveries_and_qos2_ids()
     {
         var store = fixture.Open();
         var shared = Message("shared/topic", "both");
@@ -187,7 +215,6 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
         store.PutDelivery("leaving", Delivery(2, 2, Message("only/leaving", "mine")));
         store.PutDelivery("leaving", Delivery(3, 3, Message("only/leaving", "mine too")));
         await store.WhenDurable();
-        Assert.Equal(3, fixture.CountRows("message"));
 
         store.RemoveSession("leaving");
         await store.WhenDurable();
@@ -198,9 +225,6 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
             Assert.True(fixture.CountRows(table, "client_id = 'staying'") > 0, $"expected the other session's '{table}' rows to stay");
         }
 
-        Assert.Equal(1, fixture.CountRows("message"));
-        Assert.Equal(1, fixture.CountRows("message", "id = 1"));
-
         var state = await store.LoadAsync(None);
         var staying = Assert.Single(state.Sessions);
         Assert.Equal("staying", staying.Session.ClientId);
@@ -208,7 +232,7 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
 
         store.RemoveSession("staying");
         await store.WhenDurable();
-        Assert.Equal(0, fixture.CountRows("message"));
+        Assert.Equal(0, fixture.CountRows("delivery"));
     }
 
     [Fact]
