@@ -164,6 +164,35 @@ public sealed class SqliteMqttStateStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_delivery_put_again_replaces_its_row_and_a_removed_session_can_start_over_at_the_same_sequence()
+    {
+        var store = fixture.Open();
+        store.PutSession(Session("a"));
+        store.PutDelivery("a", Delivery(1, 1, Message("t/1", "first")));
+        await store.WhenDurable();
+        store.PutDelivery("a", Delivery(1, 2, Message("t/1", "second")));
+        await store.WhenDurable();
+        Assert.Equal(1, fixture.CountRows("delivery"));
+
+        store.RemoveSession("a");
+        store.PutSession(Session("a"));
+        store.PutDelivery("a", Delivery(1, 3, Message("t/1", "third")));
+        store.UpdateDelivery("a", 1, 4, MqttDeliveryState.Sent);
+        await store.WhenDurable();
+
+        // The row index is rebuilt from the file at open: updates and removals after a restart find their rows.
+        store = await fixture.ReopenAsync(store);
+        var state = await store.LoadAsync(None);
+        AssertDelivery(Delivery(1, 3, Message("t/1", "third"), state: MqttDeliveryState.Sent, packetId: 4), Find(state, "a").Deliveries.Single());
+        store.UpdateDelivery("a", 1, 4, MqttDeliveryState.Released);
+        await store.WhenDurable();
+        Assert.Equal(1, fixture.CountRows("delivery", "state = 2"));
+        store.RemoveDelivery("a", 1);
+        await store.WhenDurable();
+        Assert.Equal(0, fixture.CountRows("delivery"));
+    }
+
+    [Fact]
     public async Task A_version_1_database_is_migrated_with_its_deliveries_and_their_content()
     {
         // The schema of version 1: content in `message`, shared by the deliveries that refer to it.
