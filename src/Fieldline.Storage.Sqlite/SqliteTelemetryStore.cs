@@ -40,11 +40,7 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
     private readonly HashSet<TelemetrySeries> fullHeads = [];
 
     private SqliteConnection? writer;
-    private SqliteCommand? insertLog;
-    private SqliteParameter? logSeq;
-    private SqliteParameter? logSeries;
-    private SqliteParameter? logTimestamp;
-    private SqliteParameter? logValue;
+    private RawStatement? insertLog;
     private long nextSeq = 1;
     private long logTruncatedBelow;
     private long retentionCutoffMs = long.MinValue;
@@ -309,12 +305,8 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
 
     private void PrepareLogInsert(SqliteConnection connection)
     {
-        insertLog = connection.CreateCommand();
-        insertLog.CommandText = "INSERT INTO telemetry_log(seq, series, ts, value) VALUES ($seq, $series, $ts, $value)";
-        logSeq = insertLog.Parameters.Add("$seq", SqliteType.Integer);
-        logSeries = insertLog.Parameters.Add("$series", SqliteType.Integer);
-        logTimestamp = insertLog.Parameters.Add("$ts", SqliteType.Integer);
-        logValue = insertLog.Parameters.Add("$value", SqliteType.Real);
+        // Through SQLite's API directly: a command would box each of the four values of every point.
+        insertLog = new RawStatement(connection, "INSERT INTO telemetry_log(seq, series, ts, value) VALUES (?1, ?2, ?3, ?4)");
     }
 
     private void AppendToLog(SqliteConnection connection, ReadOnlySpan<TelemetryPoint> points)
@@ -327,7 +319,6 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
         {
             using (var transaction = connection.BeginTransaction())
             {
-                insertLog!.Transaction = transaction;
                 for (var i = 0; i < points.Length; i++)
                 {
                     ref readonly var point = ref points[i];
@@ -347,11 +338,11 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
                     }
 
                     seriesOfPoint[i] = series;
-                    logSeq!.Value = firstSeq + i;
-                    logSeries!.Value = series.Id;
-                    logTimestamp!.Value = point.TimestampMs;
-                    logValue!.Value = point.Value;
-                    insertLog.ExecuteNonQuery();
+                    insertLog!.Bind(1, firstSeq + i);
+                    insertLog.Bind(2, series.Id);
+                    insertLog.Bind(3, point.TimestampMs);
+                    insertLog.Bind(4, point.Value);
+                    insertLog.Execute();
                 }
 
                 transaction.Commit();
@@ -392,7 +383,6 @@ public sealed partial class SqliteTelemetryStore : ITelemetryStore
         }
         finally
         {
-            insertLog!.Transaction = null;
             ArrayPool<TelemetrySeries>.Shared.Return(seriesOfPoint, clearArray: true);
         }
     }

@@ -2,11 +2,11 @@ using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
-namespace Fieldline.Storage.Sqlite.Mqtt;
+namespace Fieldline.Storage.Sqlite;
 
 /// <summary>
-/// A prepared statement driven through SQLite's C API directly, for the statements the writer runs once per
-/// message. Microsoft.Data.Sqlite's commands box every parameter value and take and release a SafeHandle
+/// A prepared statement driven through SQLite's C API directly, for the statements a writer runs once per
+/// message or point. Microsoft.Data.Sqlite's commands box every parameter value and take and release a SafeHandle
 /// reference around each of several native calls; here a statement binds spans and integers and allocates
 /// nothing per execution. Used on the writer thread only, inside the transaction its connection has open.
 /// </summary>
@@ -24,6 +24,8 @@ internal sealed class RawStatement : IDisposable
     }
 
     public void Bind(int index, long value) => Check(raw.sqlite3_bind_int64(statement, index, value));
+
+    public void Bind(int index, double value) => Check(raw.sqlite3_bind_double(statement, index, value));
 
     public void BindNull(int index) => Check(raw.sqlite3_bind_null(statement, index));
 
