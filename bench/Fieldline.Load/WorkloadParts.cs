@@ -404,7 +404,9 @@ internal static class RunControl
                 || subscribers.All(s => s.Done || s.Closed))
             {
                 await stop.CancelAsync();
-                return false;
+
+                // The last subscriber may have finished since the check above; then the run is complete.
+                return subscribers.All(s => s.Done);
             }
 
             await Task.Delay(10);
