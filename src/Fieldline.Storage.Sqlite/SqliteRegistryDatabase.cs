@@ -3,20 +3,20 @@ using Microsoft.Data.Sqlite;
 namespace Fieldline.Storage.Sqlite;
 
 /// <summary>
-/// The registry database file (<c>fieldline.db</c> in the data directory): devices, their status history,
+/// The registry database file (<c>fieldline.db</c> in the data directory): devices, their status history and shadows,
 /// service accounts and settings. Owns the schema and hands out pooled connections.
 /// </summary>
 /// <remarks>
 /// Migrations: every statement of <see cref="Schema"/> is idempotent (IF NOT EXISTS), so opening a file of an
 /// older version adds what that version lacked. Version 2 added <c>service_accounts</c> and the triggers that keep
-/// device ids and service account user names apart.
+/// device ids and service account user names apart; version 3 added <c>shadows</c>.
 /// </remarks>
 public sealed class SqliteRegistryDatabase : IDisposable
 {
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 2;
+    private const int SchemaVersion = 3;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -56,6 +56,14 @@ public sealed class SqliteRegistryDatabase : IDisposable
             created_at          INTEGER NOT NULL,
             updated_at          INTEGER NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS shadows (
+            device_id  TEXT PRIMARY KEY NOT NULL,
+            version    INTEGER NOT NULL,
+            document   TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TRIGGER IF NOT EXISTS devices_delete_shadow AFTER DELETE ON devices
+        BEGIN DELETE FROM shadows WHERE device_id = OLD.device_id; END;
         CREATE TRIGGER IF NOT EXISTS devices_id_is_no_service_account BEFORE INSERT ON devices
         WHEN EXISTS (SELECT 1 FROM service_accounts WHERE username = NEW.device_id)
         BEGIN SELECT RAISE(ABORT, 'name taken: a service account has this user name'); END;

@@ -5,6 +5,7 @@ using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
 using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Settings;
+using Fieldline.Core.Shadows;
 using Fieldline.Core.Telemetry;
 using Fieldline.Observability;
 using Fieldline.Security;
@@ -154,6 +155,12 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
         services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
+        services.AddSingleton<IShadowStore, SqliteShadowStore>();
+        services.AddSingleton(sp => new ShadowService(
+            sp.GetRequiredService<IShadowStore>(),
+            sp.GetRequiredService<IDeviceRegistry>(),
+            sp.GetRequiredService<TimeProvider>(),
+            configuration.GetSection("Shadows").Get<ShadowLimits>() ?? new ShadowLimits()));
 
         services.Configure<SqliteTelemetryStoreOptions>(configuration.GetSection("Telemetry:Store"));
         services.AddSingleton<ITelemetryStore>(sp => new SqliteTelemetryStore(
@@ -206,6 +213,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.MapMetrics();
         app.MapOpenApi();
         app.MapDevicesApi();
+        app.MapShadowsApi();
         app.MapServiceAccountsApi();
         app.MapTelemetryApi();
         app.MapMqttWebSocket();
