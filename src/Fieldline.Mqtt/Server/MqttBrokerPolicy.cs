@@ -185,6 +185,15 @@ public class MqttBrokerPolicy
     {
     }
 
+    /// <summary>
+    /// Subscriptions were granted: called after the SUBACK and the retained messages were written, so that a message
+    /// the server publishes now reaches the new subscriptions. <paramref name="filters"/> are the filters granted
+    /// (with any <c>$share/{group}/</c> prefix). Must not block.
+    /// </summary>
+    public virtual void OnSubscribed(MqttClientContext client, IReadOnlyList<string> filters)
+    {
+    }
+
     /// <summary>The client's connection ended.</summary>
     public virtual void OnDisconnected(MqttClientContext client, MqttDisconnectKind kind)
     {

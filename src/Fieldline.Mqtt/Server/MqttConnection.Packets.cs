@@ -261,6 +261,7 @@ internal sealed partial class MqttConnection
         var session = Session!;
         var reasons = new MqttReasonCode[packet.Subscriptions.Count];
         List<TopicSubscription<MqttSession>>? retainedFor = null;
+        List<string>? granted = null;
         for (var i = 0; i < reasons.Length; i++)
         {
             var subscription = packet.Subscriptions[i];
@@ -321,6 +322,8 @@ internal sealed partial class MqttConnection
             {
                 (retainedFor ??= []).Add(entry);
             }
+
+            (granted ??= []).Add(subscription.Filter);
         }
 
         // SUBACK goes out once the subscriptions of a persistent session are durable, then the retained messages.
@@ -331,6 +334,11 @@ internal sealed partial class MqttConnection
             if (retainedFor is not null)
             {
                 SendRetained(session, retainedFor);
+            }
+
+            if (granted is not null)
+            {
+                _broker.Policy.OnSubscribed(Client!, granted);
             }
         });
     }

@@ -76,30 +76,12 @@ internal static class ShadowsApi
         return outcome.Succeeded ? TypedResults.NoContent() : Problem(outcome);
     }
 
-    /// <summary>Reads a PATCH body; returns the errors by field, or null with the update and the version it names.</summary>
+    /// <summary>Reads a PATCH body and its If-Match header; returns the errors by field, or null with the update and the version it names.</summary>
     internal static Dictionary<string, string[]>? ParseUpdate(JsonNode? body, string ifMatch, out ShadowUpdate? update, out long? version)
     {
-        update = null;
-        version = null;
-        var errors = new Dictionary<string, string[]>();
-        if (body is not JsonObject root)
-        {
-            errors["body"] = ["must be a JSON object such as {\"state\":{\"desired\":{...}}}"];
-            return errors;
-        }
-
-        if (root["version"] is { } versionNode)
-        {
-            if (versionNode.GetValueKind() == JsonValueKind.Number && versionNode.AsValue().TryGetValue<long>(out var named) && named >= 0)
-            {
-                version = named;
-            }
-            else
-            {
-                errors["version"] = ["must be a whole number, the version the update was based on"];
-            }
-        }
-
+        var errors = ShadowUpdateRequest.Parse(body, out var request) ?? [];
+        update = request?.Update;
+        version = request?.Version;
         if (ifMatch.Length > 0)
         {
             if (ParseETag(ifMatch) is { } fromHeader && (version is null || version == fromHeader))
@@ -112,52 +94,7 @@ internal static class ShadowsApi
             }
         }
 
-        if (root["state"] is not JsonObject state)
-        {
-            errors["state"] = ["must be an object with desired (and, with the admin override, reported)"];
-            return errors;
-        }
-
-        var desired = Section(state, "desired", errors, out var clearDesired);
-        var reported = Section(state, "reported", errors, out var clearReported);
-        foreach (var (key, _) in state)
-        {
-            if (key is not ("desired" or "reported"))
-            {
-                errors[$"state.{key}"] = ["is not a section of a shadow; only desired and reported are"];
-            }
-        }
-
-        if (errors.Count > 0)
-        {
-            return errors;
-        }
-
-        update = new ShadowUpdate(desired, reported, clearDesired, clearReported);
-        return null;
-    }
-
-    private static JsonObject? Section(JsonObject state, string name, Dictionary<string, string[]> errors, out bool clear)
-    {
-        clear = false;
-        if (!state.TryGetPropertyValue(name, out var node))
-        {
-            return null;
-        }
-
-        if (node is null)
-        {
-            clear = true;
-            return null;
-        }
-
-        if (node is JsonObject section)
-        {
-            return section;
-        }
-
-        errors[$"state.{name}"] = ["must be an object (or null to empty it)"];
-        return null;
+        return errors.Count > 0 ? errors : null;
     }
 
     private static long? ParseETag(string value)

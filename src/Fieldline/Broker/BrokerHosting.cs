@@ -39,6 +39,7 @@ internal static class BrokerHosting
             sp.GetRequiredService<ILogger<ServiceAccountAuthenticator>>()));
         services.AddSingleton<DeviceConnectionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
+        services.AddSingleton<DeviceShadowTopics>();
         services.AddSingleton<FieldlineMqttPolicy>();
 
         // Persistent sessions and retained messages live in broker.db next to the other stores.

@@ -27,6 +27,7 @@ internal sealed class FieldlineMqttPolicy(
     IAdminKeyVerifier adminKeyVerifier,
     TelemetryIngest telemetryIngest,
     DeviceConnectionTracker connectionTracker,
+    DeviceShadowTopics shadowTopics,
     IOptions<FieldlineOptions> options,
     TimeProvider timeProvider) : MqttBrokerPolicy
 {
@@ -173,9 +174,17 @@ internal sealed class FieldlineMqttPolicy(
 
     public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish)
     {
-        if (client.Identity is not DeviceIdentity device || !publish.TopicUtf8.Span.SequenceEqual(device.TelemetryTopic))
+        if (client.Identity is not DeviceIdentity device)
         {
             return MqttPublishDecision.Accept;
+        }
+
+        if (!publish.TopicUtf8.Span.SequenceEqual(device.TelemetryTopic))
+        {
+            // A shadow request is acknowledged once it is handled (stored and answered).
+            return shadowTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload) is { } handled
+                ? MqttPublishDecision.AcceptWhen(handled)
+                : MqttPublishDecision.Accept;
         }
 
         return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var durable, out _)
@@ -188,6 +197,14 @@ internal sealed class FieldlineMqttPolicy(
         if (client.Identity is DeviceIdentity device)
         {
             connectionTracker.Connected(device.DeviceId);
+        }
+    }
+
+    public override void OnSubscribed(MqttClientContext client, IReadOnlyList<string> filters)
+    {
+        if (client.Identity is DeviceIdentity device)
+        {
+            shadowTopics.OnDeviceSubscribed(device.DeviceId, filters);
         }
     }
 

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fieldline.Tests.Infrastructure;
 
-namespace Fieldline.Tests;
+namespace Fieldline.Tests.Shadows;
 
 public sealed class ShadowsApiTests
 {

@@ -1,0 +1,188 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fieldline.Tests.Infrastructure;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace Fieldline.Tests.Shadows;
+
+/// <summary>The device side of the shadow: its MQTT topics, played by an MQTTnet client with the device's token.</summary>
+public sealed class ShadowMqttTests
+{
+    [Fact]
+    public async Task A_device_gets_the_delta_reports_back_and_the_delta_disappears()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("lamp-1"))["token"]!;
+        await using var device = await DeviceClient.ConnectAsync(env, "lamp-1", token);
+        await device.SubscribeAsync("device/lamp-1/shadow/#");
+
+        using var patch = await env.Client.PatchAsync("/api/v1/devices/lamp-1/shadow", Json("""{"state":{"desired":{"led":"on","config":{"interval":10}}}}"""));
+        patch.EnsureSuccessStatusCode();
+        var delta = await device.NextAsync("device/lamp-1/shadow/delta");
+        await device.PublishAsync("device/lamp-1/shadow/update", """{"state":{"reported":{"led":"on","config":{"interval":10}}},"clientToken":"t-1"}""");
+        var accepted = await device.NextAsync("device/lamp-1/shadow/update/accepted");
+        var shadow = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/lamp-1/shadow"))!;
+
+        Assert.Equal("""{"led":"on","config":{"interval":10}}""", delta["state"]!.ToJsonString());
+        Assert.Equal(1, (long)delta["version"]!);
+        Assert.Equal("t-1", (string?)accepted["clientToken"]);
+        Assert.Equal(2, (long)accepted["version"]!);
+        Assert.Equal("{}", shadow["state"]!["delta"]!.ToJsonString());
+        Assert.Equal("on", (string?)shadow["state"]!["reported"]!["led"]);
+    }
+
+    [Fact]
+    public async Task Get_answers_with_the_document_and_bad_updates_are_rejected_with_a_code()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("lamp-2"))["token"]!;
+        await using var device = await DeviceClient.ConnectAsync(env, "lamp-2", token);
+        await device.SubscribeAsync("device/lamp-2/shadow/+/+");
+
+        await device.PublishAsync("device/lamp-2/shadow/update", """{"state":{"reported":{"led":""");
+        var truncated = await device.NextAsync("device/lamp-2/shadow/update/rejected");
+        await device.PublishAsync("device/lamp-2/shadow/update", """{"state":{"reported":{"a":1}},"version":7,"clientToken":"stale"}""");
+        var stale = await device.NextAsync("device/lamp-2/shadow/update/rejected");
+        await device.PublishAsync("device/lamp-2/shadow/update", "{\"state\":{\"reported\":{\"blob\":\"" + new string('x', 9000) + "\"}}}");
+        var large = await device.NextAsync("device/lamp-2/shadow/update/rejected");
+        await device.PublishAsync("device/lamp-2/shadow/get", "");
+        var got = await device.NextAsync("device/lamp-2/shadow/get/accepted");
+
+        Assert.Equal(400, (int)truncated["code"]!);
+        Assert.Equal(409, (int)stale["code"]!);
+        Assert.Equal("stale", (string?)stale["clientToken"]);
+        Assert.Equal(413, (int)large["code"]!);
+        Assert.Equal(0, (long)got["version"]!);
+        Assert.Equal("{}", got["state"]!["reported"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_device_coming_back_online_receives_the_current_delta_without_asking()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("lamp-3"))["token"]!;
+        using (var patch = await env.Client.PatchAsync("/api/v1/devices/lamp-3/shadow", Json("""{"state":{"desired":{"mode":"eco"}}}""")))
+        {
+            patch.EnsureSuccessStatusCode();
+        }
+
+        await using var device = await DeviceClient.ConnectAsync(env, "lamp-3", token);
+        await device.SubscribeAsync("device/lamp-3/shadow/delta");
+        var delta = await device.NextAsync("device/lamp-3/shadow/delta");
+
+        Assert.Equal("""{"mode":"eco"}""", delta["state"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_device_cannot_touch_another_devices_shadow()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("lamp-4"))["token"]!;
+        await env.RegisterAsync("lamp-5");
+        await using var device = await DeviceClient.ConnectAsync(env, "lamp-4", token);
+
+        var result = await device.Client.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic("device/lamp-5/shadow/update")
+            .WithPayload("""{"state":{"reported":{"hijacked":true}}}""")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build());
+        var shadow = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/lamp-5/shadow"))!;
+
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, result.ReasonCode);
+        Assert.Equal(0, (long)shadow["version"]!);
+    }
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    /// <summary>An MQTTnet client connected as a device, collecting what it receives by topic.</summary>
+    private sealed class DeviceClient : IAsyncDisposable
+    {
+        private readonly List<(string Topic, string Payload)> _received = [];
+
+        private DeviceClient(IMqttClient client)
+        {
+            Client = client;
+            client.ApplicationMessageReceivedAsync += e =>
+            {
+                lock (_received)
+                {
+                    _received.Add((e.ApplicationMessage.Topic, Encoding.UTF8.GetString(e.ApplicationMessage.Payload)));
+                }
+
+                return Task.CompletedTask;
+            };
+        }
+
+        public IMqttClient Client { get; }
+
+        public static async Task<DeviceClient> ConnectAsync(TestEnvironment env, string deviceId, string token)
+        {
+            var client = new MqttClientFactory().CreateMqttClient();
+            var device = new DeviceClient(client);
+            await client.ConnectAsync(MqttTestClient.Options(env, deviceId, deviceId, token));
+            return device;
+        }
+
+        public async Task SubscribeAsync(string filter)
+        {
+            var result = await Client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, result.Items.Single().ResultCode);
+        }
+
+        public async Task PublishAsync(string topic, string payload)
+        {
+            var result = await Client.PublishAsync(new MqttApplicationMessageBuilder()
+                .WithTopic(topic)
+                .WithPayload(payload)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .Build());
+            Assert.Equal(MqttClientPublishReasonCode.Success, result.ReasonCode);
+        }
+
+        /// <summary>The next message received on <paramref name="topic"/> (earlier ones on it are taken in order).</summary>
+        public async Task<JsonObject> NextAsync(string topic)
+        {
+            string? payload = null;
+            await Poll.UntilAsync(
+                () => Task.FromResult(TryTake(topic, out payload)),
+                taken => taken,
+                $"a message on {topic} (received: {Topics()})");
+            return JsonNode.Parse(payload!)!.AsObject();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Client.IsConnected)
+            {
+                await Client.DisconnectAsync();
+            }
+
+            Client.Dispose();
+        }
+
+        private string Topics()
+        {
+            lock (_received)
+            {
+                return string.Join(", ", _received.Select(r => r.Topic));
+            }
+        }
+
+        private bool TryTake(string topic, out string? payload)
+        {
+            lock (_received)
+            {
+                var index = _received.FindIndex(r => r.Topic == topic);
+                payload = index >= 0 ? _received[index].Payload : null;
+                if (index >= 0)
+                {
+                    _received.RemoveAt(index);
+                }
+
+                return index >= 0;
+            }
+        }
+    }
+}
