@@ -21,6 +21,8 @@ public sealed class TestPolicy : MqttBrokerPolicy
 
     public Func<string, bool>? Receive { get; init; }
 
+    public Action<MqttClientContext, IReadOnlyList<string>>? Subscribed { get; init; }
+
     public override ValueTask<MqttReasonCode> AuthenticateAsync(MqttClientContext client, ReadOnlyMemory<byte> password, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Authenticate?.Invoke(client, password) ?? MqttReasonCode.Success);
 
@@ -40,4 +42,6 @@ public sealed class TestPolicy : MqttBrokerPolicy
 
     public override MqttPublishDecision OnPublish(MqttClientContext client, in MqttInboundPublish publish) =>
         Publish is null ? MqttPublishDecision.Accept : Publish(client, publish);
+
+    public override void OnSubscribed(MqttClientContext client, IReadOnlyList<string> filters) => Subscribed?.Invoke(client, filters);
 }

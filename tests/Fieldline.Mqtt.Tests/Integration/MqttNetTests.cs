@@ -1,4 +1,5 @@
 using System.Text;
+using Fieldline.Mqtt.Server;
 using Fieldline.Mqtt.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 using MQTTnet;
@@ -195,6 +196,46 @@ public class MqttNetTests
 
         await Poll.UntilAsync(() => broker.Broker.SessionCount == 0, "the clean session to be removed", () => broker.Broker.SessionCount);
         Assert.Equal(0, broker.Broker.SubscriptionCount);
+    }
+
+    [Fact]
+    public async Task OnSubscribed_sees_the_granted_filters_after_the_subscription_is_live()
+    {
+        var seen = new List<string>();
+        TestBroker? started = null;
+        var policy = new TestPolicy
+        {
+            Authorize = filter => filter == "denied/x" ? MqttSubscribeAuthorization.Denied : MqttSubscribeAuthorization.Granted,
+            Subscribed = (client, filters) =>
+            {
+                lock (seen)
+                {
+                    seen.AddRange(filters);
+                }
+
+                // Published by the server from the hook: it must reach the subscription that was just granted.
+                started!.Broker.Publish(new MqttApplicationMessage("hello/" + client.ClientId, "welcome"u8.ToArray(), qualityOfService: 1));
+            },
+        };
+        await using var broker = started = await TestBroker.StartAsync(policy: policy);
+        var received = new List<string>();
+        using var client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            lock (received)
+            {
+                received.Add($"{e.ApplicationMessage.Topic}={e.ApplicationMessage.ConvertPayloadToString()}");
+            }
+
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId("greeted").WithProtocolVersion(MqttNetVersion.V500).Build());
+
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("hello/+", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).WithTopicFilter("denied/x").Build());
+        await Poll.UntilAsync(() => { lock (received) { return received.Count > 0; } }, "the message published from OnSubscribed", () => "nothing received");
+
+        Assert.Equal(["hello/+"], seen);
+        Assert.Equal(["hello/greeted=welcome"], received);
     }
 
     [Fact]
