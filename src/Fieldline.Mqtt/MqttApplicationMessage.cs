@@ -58,6 +58,14 @@ public sealed class MqttApplicationMessage
     /// <summary>When the message expires (5.0 Message Expiry Interval counted from its arrival); null for never.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
+    /// <summary>
+    /// For a message the server publishes (<see cref="Server.MqttBroker.Publish"/>): called with the client id each
+    /// time a subscriber completes its delivery (PUBACK at QoS 1, PUBCOMP at QoS 2). Called outside the session's
+    /// lock, on the connection's thread: it must not block. Not kept in the state store: after a restart a restored
+    /// delivery completes without it.
+    /// </summary>
+    public Action<string>? Acknowledged { get; init; }
+
     /// <summary>Identity of the message in the broker's state store, assigned when it is first stored; 0 before.</summary>
     internal long StoreId;
 

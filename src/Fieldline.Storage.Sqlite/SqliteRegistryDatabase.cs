@@ -9,14 +9,14 @@ namespace Fieldline.Storage.Sqlite;
 /// <remarks>
 /// Migrations: every statement of <see cref="Schema"/> is idempotent (IF NOT EXISTS), so opening a file of an
 /// older version adds what that version lacked. Version 2 added <c>service_accounts</c> and the triggers that keep
-/// device ids and service account user names apart; version 3 added <c>shadows</c>.
+/// device ids and service account user names apart; version 3 added <c>shadows</c>, version 4 <c>commands</c>.
 /// </remarks>
 public sealed class SqliteRegistryDatabase : IDisposable
 {
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 3;
+    private const int SchemaVersion = 4;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -64,6 +64,25 @@ public sealed class SqliteRegistryDatabase : IDisposable
         );
         CREATE TRIGGER IF NOT EXISTS devices_delete_shadow AFTER DELETE ON devices
         BEGIN DELETE FROM shadows WHERE device_id = OLD.device_id; END;
+        CREATE TABLE IF NOT EXISTS commands (
+            seq          INTEGER PRIMARY KEY,
+            command_id   TEXT NOT NULL UNIQUE,
+            device_id    TEXT NOT NULL,
+            type         TEXT NOT NULL,
+            parameters   TEXT NOT NULL,
+            state        TEXT NOT NULL,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            timeout_ms   INTEGER NOT NULL,
+            delivered_at INTEGER,
+            completed_at INTEGER,
+            deadline     INTEGER,
+            message      TEXT
+        );
+        CREATE INDEX IF NOT EXISTS ix_commands_device ON commands (device_id, seq);
+        CREATE INDEX IF NOT EXISTS ix_commands_deadline ON commands (deadline) WHERE deadline IS NOT NULL;
+        CREATE TRIGGER IF NOT EXISTS devices_delete_commands AFTER DELETE ON devices
+        BEGIN DELETE FROM commands WHERE device_id = OLD.device_id; END;
         CREATE TRIGGER IF NOT EXISTS devices_id_is_no_service_account BEFORE INSERT ON devices
         WHEN EXISTS (SELECT 1 FROM service_accounts WHERE username = NEW.device_id)
         BEGIN SELECT RAISE(ABORT, 'name taken: a service account has this user name'); END;

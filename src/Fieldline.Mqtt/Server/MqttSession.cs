@@ -507,6 +507,7 @@ internal sealed class MqttSession
 
     private bool Complete(ushort packetId, MqttDeliveryState expectedState, byte qos)
     {
+        Action<string>? acknowledged;
         lock (_sync)
         {
             if (!_inflight.TryGetValue(packetId, out var delivery) || delivery.Qos != qos || delivery.State != expectedState)
@@ -516,8 +517,11 @@ internal sealed class MqttSession
 
             RemoveInflightLocked(packetId, delivery);
             DrainQueueLocked();
-            return true;
+            acknowledged = delivery.Message.Acknowledged;
         }
+
+        acknowledged?.Invoke(ClientId);
+        return true;
     }
 
     private void RemoveInflightLocked(ushort packetId, in Delivery delivery)

@@ -1,12 +1,14 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Fieldline.Core.Commands;
 using Fieldline.Core.Devices;
 using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Telemetry;
 using Fieldline.Hosting;
 using Fieldline.Mqtt.Persistence;
 using Fieldline.Mqtt.Server;
+using Fieldline.Storage.Sqlite;
 using Fieldline.Storage.Sqlite.Mqtt;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -40,6 +42,11 @@ internal static class BrokerHosting
         services.AddSingleton<DeviceConnectionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
         services.AddSingleton<DeviceShadowTopics>();
+        services.AddSingleton<DeviceCommandTopics>();
+        services.AddSingleton<ICommandTransport>(sp => sp.GetRequiredService<DeviceCommandTopics>());
+        services.AddSingleton<ICommandStore, SqliteCommandStore>();
+        services.AddSingleton<CommandService>();
+        services.AddHostedService<CommandExpiryService>();
         services.AddSingleton<FieldlineMqttPolicy>();
 
         // Persistent sessions and retained messages live in broker.db next to the other stores.

@@ -28,6 +28,7 @@ internal sealed class FieldlineMqttPolicy(
     TelemetryIngest telemetryIngest,
     DeviceConnectionTracker connectionTracker,
     DeviceShadowTopics shadowTopics,
+    DeviceCommandTopics commandTopics,
     IOptions<FieldlineOptions> options,
     TimeProvider timeProvider) : MqttBrokerPolicy
 {
@@ -181,10 +182,13 @@ internal sealed class FieldlineMqttPolicy(
 
         if (!publish.TopicUtf8.Span.SequenceEqual(device.TelemetryTopic))
         {
-            // A shadow request is acknowledged once it is handled (stored and answered).
-            return shadowTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload) is { } handled
-                ? MqttPublishDecision.AcceptWhen(handled)
-                : MqttPublishDecision.Accept;
+            // A shadow request is acknowledged once it is handled (stored and answered), a command response once stored.
+            if (shadowTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload) is { } handled)
+            {
+                return MqttPublishDecision.AcceptWhen(handled);
+            }
+
+            return commandTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload) ?? MqttPublishDecision.Accept;
         }
 
         return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var durable, out _)
@@ -205,6 +209,7 @@ internal sealed class FieldlineMqttPolicy(
         if (client.Identity is DeviceIdentity device)
         {
             shadowTopics.OnDeviceSubscribed(device.DeviceId, filters);
+            commandTopics.OnDeviceSubscribed(device.DeviceId, filters);
         }
     }
 

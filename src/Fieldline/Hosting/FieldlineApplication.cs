@@ -214,6 +214,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.MapOpenApi();
         app.MapDevicesApi();
         app.MapShadowsApi();
+        app.MapCommandsApi();
         app.MapServiceAccountsApi();
         app.MapTelemetryApi();
         app.MapMqttWebSocket();

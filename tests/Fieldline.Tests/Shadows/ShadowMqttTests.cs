@@ -15,7 +15,7 @@ public sealed class ShadowMqttTests
     {
         await using var env = await TestEnvironment.StartAsync();
         var token = (string)(await env.RegisterAsync("lamp-1"))["token"]!;
-        await using var device = await DeviceClient.ConnectAsync(env, "lamp-1", token);
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "lamp-1", token);
         await device.SubscribeAsync("device/lamp-1/shadow/#");
 
         using var patch = await env.Client.PatchAsync("/api/v1/devices/lamp-1/shadow", Json("""{"state":{"desired":{"led":"on","config":{"interval":10}}}}"""));
@@ -38,7 +38,7 @@ public sealed class ShadowMqttTests
     {
         await using var env = await TestEnvironment.StartAsync();
         var token = (string)(await env.RegisterAsync("lamp-2"))["token"]!;
-        await using var device = await DeviceClient.ConnectAsync(env, "lamp-2", token);
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "lamp-2", token);
         await device.SubscribeAsync("device/lamp-2/shadow/+/+");
 
         await device.PublishAsync("device/lamp-2/shadow/update", """{"state":{"reported":{"led":""");
@@ -68,7 +68,7 @@ public sealed class ShadowMqttTests
             patch.EnsureSuccessStatusCode();
         }
 
-        await using var device = await DeviceClient.ConnectAsync(env, "lamp-3", token);
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "lamp-3", token);
         await device.SubscribeAsync("device/lamp-3/shadow/delta");
         var delta = await device.NextAsync("device/lamp-3/shadow/delta");
 
@@ -81,7 +81,7 @@ public sealed class ShadowMqttTests
         await using var env = await TestEnvironment.StartAsync();
         var token = (string)(await env.RegisterAsync("lamp-4"))["token"]!;
         await env.RegisterAsync("lamp-5");
-        await using var device = await DeviceClient.ConnectAsync(env, "lamp-4", token);
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "lamp-4", token);
 
         var result = await device.Client.PublishAsync(new MqttApplicationMessageBuilder()
             .WithTopic("device/lamp-5/shadow/update")
@@ -95,94 +95,4 @@ public sealed class ShadowMqttTests
     }
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
-
-    /// <summary>An MQTTnet client connected as a device, collecting what it receives by topic.</summary>
-    private sealed class DeviceClient : IAsyncDisposable
-    {
-        private readonly List<(string Topic, string Payload)> _received = [];
-
-        private DeviceClient(IMqttClient client)
-        {
-            Client = client;
-            client.ApplicationMessageReceivedAsync += e =>
-            {
-                lock (_received)
-                {
-                    _received.Add((e.ApplicationMessage.Topic, Encoding.UTF8.GetString(e.ApplicationMessage.Payload)));
-                }
-
-                return Task.CompletedTask;
-            };
-        }
-
-        public IMqttClient Client { get; }
-
-        public static async Task<DeviceClient> ConnectAsync(TestEnvironment env, string deviceId, string token)
-        {
-            var client = new MqttClientFactory().CreateMqttClient();
-            var device = new DeviceClient(client);
-            await client.ConnectAsync(MqttTestClient.Options(env, deviceId, deviceId, token));
-            return device;
-        }
-
-        public async Task SubscribeAsync(string filter)
-        {
-            var result = await Client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce).Build());
-            Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, result.Items.Single().ResultCode);
-        }
-
-        public async Task PublishAsync(string topic, string payload)
-        {
-            var result = await Client.PublishAsync(new MqttApplicationMessageBuilder()
-                .WithTopic(topic)
-                .WithPayload(payload)
-                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-                .Build());
-            Assert.Equal(MqttClientPublishReasonCode.Success, result.ReasonCode);
-        }
-
-        /// <summary>The next message received on <paramref name="topic"/> (earlier ones on it are taken in order).</summary>
-        public async Task<JsonObject> NextAsync(string topic)
-        {
-            string? payload = null;
-            await Poll.UntilAsync(
-                () => Task.FromResult(TryTake(topic, out payload)),
-                taken => taken,
-                $"a message on {topic} (received: {Topics()})");
-            return JsonNode.Parse(payload!)!.AsObject();
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Client.IsConnected)
-            {
-                await Client.DisconnectAsync();
-            }
-
-            Client.Dispose();
-        }
-
-        private string Topics()
-        {
-            lock (_received)
-            {
-                return string.Join(", ", _received.Select(r => r.Topic));
-            }
-        }
-
-        private bool TryTake(string topic, out string? payload)
-        {
-            lock (_received)
-            {
-                var index = _received.FindIndex(r => r.Topic == topic);
-                payload = index >= 0 ? _received[index].Payload : null;
-                if (index >= 0)
-                {
-                    _received.RemoveAt(index);
-                }
-
-                return index >= 0;
-            }
-        }
-    }
 }
