@@ -66,6 +66,21 @@ public sealed class MqttApplicationMessage
     /// </summary>
     public Action<string>? Acknowledged { get; init; }
 
+    /// <summary>A 5.0 properties block holding one Correlation Data property, for a reply to a request.</summary>
+    public static byte[] CorrelationDataProperties(ReadOnlySpan<byte> correlationData)
+    {
+        if (correlationData.Length > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(correlationData), correlationData.Length, "Correlation Data is at most 65,535 bytes.");
+        }
+
+        var block = new byte[3 + correlationData.Length];
+        block[0] = Protocol.MqttPropertyId.CorrelationData;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(1), (ushort)correlationData.Length);
+        correlationData.CopyTo(block.AsSpan(3));
+        return block;
+    }
+
     /// <summary>Identity of the message in the broker's state store, assigned when it is first stored; 0 before.</summary>
     internal long StoreId;
 
@@ -126,6 +141,30 @@ public readonly struct MqttInboundPublish
 
     /// <summary>Whether the publisher declared the payload UTF-8 text (5.0 Payload Format Indicator 1).</summary>
     public bool IsUtf8Payload { get; internal init; }
+
+    /// <summary>
+    /// The 5.0 request/response properties of the message: its Response Topic and Correlation Data (each empty when
+    /// absent). False when it has no Response Topic.
+    /// </summary>
+    public bool TryGetResponseTopic(out ReadOnlySpan<byte> responseTopic, out ReadOnlySpan<byte> correlationData)
+    {
+        responseTopic = default;
+        correlationData = default;
+        var reader = new Protocol.MqttPropertyReader(Properties.Span);
+        while (reader.TryRead(out var property))
+        {
+            if (property.Id == Protocol.MqttPropertyId.ResponseTopic)
+            {
+                responseTopic = property.Bytes;
+            }
+            else if (property.Id == Protocol.MqttPropertyId.CorrelationData)
+            {
+                correlationData = property.Bytes;
+            }
+        }
+
+        return !responseTopic.IsEmpty;
+    }
 
     internal Range AliasPropertyRange { get; init; }
 

@@ -43,6 +43,7 @@ internal static class BrokerHosting
         services.AddHostedService(sp => sp.GetRequiredService<DeviceConnectionTracker>());
         services.AddSingleton<DeviceShadowTopics>();
         services.AddSingleton<DeviceCommandTopics>();
+        services.AddSingleton<DeviceRequestTopics>();
         services.AddSingleton<ICommandTransport>(sp => sp.GetRequiredService<DeviceCommandTopics>());
         services.AddSingleton<ICommandStore, SqliteCommandStore>();
         services.AddSingleton<CommandService>();

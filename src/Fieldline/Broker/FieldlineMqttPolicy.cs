@@ -29,6 +29,7 @@ internal sealed class FieldlineMqttPolicy(
     DeviceConnectionTracker connectionTracker,
     DeviceShadowTopics shadowTopics,
     DeviceCommandTopics commandTopics,
+    DeviceRequestTopics requestTopics,
     IOptions<FieldlineOptions> options,
     TimeProvider timeProvider) : MqttBrokerPolicy
 {
@@ -188,7 +189,9 @@ internal sealed class FieldlineMqttPolicy(
                 return MqttPublishDecision.AcceptWhen(handled);
             }
 
-            return commandTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload) ?? MqttPublishDecision.Accept;
+            return commandTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload)
+                ?? requestTopics.TryHandle(device.DeviceId, publish)
+                ?? MqttPublishDecision.Accept;
         }
 
         return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var durable, out _)

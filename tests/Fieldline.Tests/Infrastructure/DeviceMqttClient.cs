@@ -26,11 +26,11 @@ internal sealed class DeviceMqttClient : IAsyncDisposable
 
     public IMqttClient Client { get; }
 
-    public static async Task<DeviceMqttClient> ConnectAsync(TestEnvironment env, string deviceId, string token)
+    public static async Task<DeviceMqttClient> ConnectAsync(TestEnvironment env, string deviceId, string token, MQTTnet.Formatter.MqttProtocolVersion version = MQTTnet.Formatter.MqttProtocolVersion.V500)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var device = new DeviceMqttClient(client);
-        await client.ConnectAsync(MqttTestClient.Options(env, deviceId, deviceId, token));
+        await client.ConnectAsync(MqttTestClient.Options(env, deviceId, deviceId, token, version));
         return device;
     }
 
