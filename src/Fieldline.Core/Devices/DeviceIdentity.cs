@@ -29,4 +29,7 @@ public sealed class DeviceIdentity
     /// <summary><c>sensor/{id}/telemetry</c> in UTF-8: the seed's telemetry topic.</summary>
     public byte[] TelemetryTopic { get; }
 
+    /// <summary>Whether the device's telemetry also updates its shadow's reported state (configured per device type).</summary>
+    public bool TelemetryToReported { get; init; }
+
 }

@@ -41,7 +41,11 @@ public sealed partial class TelemetryIngest : IDisposable
     /// Parses and submits a payload. Returns false with an error when the payload is invalid (no point of it is
     /// kept); otherwise <paramref name="durable"/> completes when all its points are durable.
     /// </summary>
-    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, out Task? durable, out string? error)
+    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, out Task? durable, out string? error) =>
+        TryIngest(deviceId, payload, out durable, out error, parsed: null);
+
+    /// <summary>As <see cref="TryIngest(string, ReadOnlyMemory{byte}, out Task?, out string?)"/>, also adding the points it parsed to <paramref name="parsed"/>.</summary>
+    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, out Task? durable, out string? error, List<TelemetryPoint>? parsed)
     {
         var points = t_points ??= new List<TelemetryPoint>(64);
         points.Clear();
@@ -55,6 +59,7 @@ public sealed partial class TelemetryIngest : IDisposable
         }
 
         _pointsReceived.Add(points.Count);
+        parsed?.AddRange(points);
         durable = _pipeline.Submit(CollectionsMarshal.AsSpan(points));
         points.Clear();
         return true;

@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text;
+using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Security;
 using Fieldline.Core.ServiceAccounts;
+using Fieldline.Core.Shadows;
 using Fieldline.Core.Telemetry;
 using Fieldline.Hosting;
 using Fieldline.Mqtt;
@@ -30,11 +32,13 @@ internal sealed class FieldlineMqttPolicy(
     DeviceShadowTopics shadowTopics,
     DeviceCommandTopics commandTopics,
     DeviceRequestTopics requestTopics,
+    ShadowService shadows,
     IOptions<FieldlineOptions> options,
     TimeProvider timeProvider) : MqttBrokerPolicy
 {
     private readonly FailedAttemptLimiter _operatorFailures = new(maxFailures: 10, TimeSpan.FromMinutes(1), timeProvider);
     private readonly bool _allowAnonymous = options.Value.Mqtt.AllowAnonymous;
+    private readonly HashSet<string> _telemetryToReported = new(options.Value.Shadows.TelemetryToReported, StringComparer.OrdinalIgnoreCase);
     private readonly AnonymousTopicRules _anonymous = new(options.Value.Mqtt.AnonymousDenyPublish, options.Value.Mqtt.AnonymousDenySubscribe);
 
     /// <summary>The user name of the operator login.</summary>
@@ -51,7 +55,7 @@ internal sealed class FieldlineMqttPolicy(
                 certificate, string.IsNullOrEmpty(username) ? null : username, source, cancellationToken).ConfigureAwait(false);
             if (authentication is { Status: DeviceAuthenticationStatus.Success, DeviceId: { } deviceId })
             {
-                client.Identity = new DeviceIdentity(deviceId);
+                client.Identity = await IdentityOfAsync(deviceId, cancellationToken).ConfigureAwait(false);
 
                 // Without a user name the session would belong to nobody, and any other certificate could take it over.
                 client.SessionOwner = deviceId;
@@ -99,7 +103,7 @@ internal sealed class FieldlineMqttPolicy(
         var status = await deviceAuthenticator.AuthenticateAsync(username, password, source, cancellationToken).ConfigureAwait(false);
         if (status == DeviceAuthenticationStatus.Success)
         {
-            client.Identity = new DeviceIdentity(username);
+            client.Identity = await IdentityOfAsync(username, cancellationToken).ConfigureAwait(false);
         }
 
         return ToReasonCode(status);
@@ -194,9 +198,41 @@ internal sealed class FieldlineMqttPolicy(
                 ?? MqttPublishDecision.Accept;
         }
 
-        return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var durable, out _)
-            ? MqttPublishDecision.AcceptWhen(durable!)
+        if (!device.TelemetryToReported)
+        {
+            return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var durable, out _)
+                ? MqttPublishDecision.AcceptWhen(durable!)
+                : MqttPublishDecision.Refuse(MqttReasonCode.PayloadFormatInvalid);
+        }
+
+        var points = new List<TelemetryPoint>();
+        return telemetryIngest.TryIngest(device.DeviceId, publish.Payload, out var stored, out _, points)
+            ? MqttPublishDecision.AcceptWhen(ReportAsync(device.DeviceId, stored!, points))
             : MqttPublishDecision.Refuse(MqttReasonCode.PayloadFormatInvalid);
+    }
+
+    // The device's telemetry, once durable, becomes its reported state: the latest value of each metric in the message.
+    private async Task ReportAsync(string deviceId, Task stored, List<TelemetryPoint> points)
+    {
+        await stored.ConfigureAwait(false);
+        var reported = new JsonObject();
+        foreach (var point in points.OrderBy(p => p.TimestampMs))
+        {
+            reported[point.Metric] = point.Value;
+        }
+
+        await shadows.UpdateAsync(deviceId, new ShadowUpdate(null, reported), ShadowWriter.Device, expectedVersion: null, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private async Task<DeviceIdentity> IdentityOfAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        if (_telemetryToReported.Count == 0)
+        {
+            return new DeviceIdentity(deviceId);
+        }
+
+        var device = await deviceRegistry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        return new DeviceIdentity(deviceId) { TelemetryToReported = device is not null && _telemetryToReported.Contains(device.Type.ToString()) };
     }
 
     public override void OnConnected(MqttClientContext client)

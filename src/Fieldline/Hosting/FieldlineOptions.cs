@@ -19,6 +19,19 @@ internal sealed class FieldlineOptions
     public FieldlineSecurityOptions Security { get; set; } = new();
 
     public FieldlineTelemetryOptions Telemetry { get; set; } = new();
+
+    public FieldlineShadowOptions Shadows { get; set; } = new();
+}
+
+/// <summary>Device shadows (the size limits of the same section are bound into <see cref="Core.Shadows.ShadowLimits"/>).</summary>
+internal sealed class FieldlineShadowOptions
+{
+    /// <summary>
+    /// Device types (sensor, actuator, gateway) whose telemetry also updates the shadow's reported state, each
+    /// metric's latest value under its name. None by default: a shadow write per message is too dear for
+    /// high-rate metrics.
+    /// </summary>
+    public string[] TelemetryToReported { get; set; } = [];
 }
 
 /// <summary>The REST API listener.</summary>

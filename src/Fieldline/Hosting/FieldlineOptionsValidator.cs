@@ -27,6 +27,11 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         }
 
         ValidateTls(failures, options);
+        foreach (var type in options.Shadows.TelemetryToReported.Where(t => !Enum.TryParse<Fieldline.Core.Devices.DeviceType>(t, ignoreCase: true, out _) || int.TryParse(t, out _)))
+        {
+            failures.Add($"Shadows:TelemetryToReported must hold device types (sensor, actuator, gateway); '{type}' is not one.");
+        }
+
         ValidateFilters(failures, "Mqtt:AnonymousDenyPublish", options.Mqtt.AnonymousDenyPublish);
         ValidateFilters(failures, "Mqtt:AnonymousDenySubscribe", options.Mqtt.AnonymousDenySubscribe);
         if (!IPAddress.TryParse(options.Bind, out _))

@@ -94,5 +94,24 @@ public sealed class ShadowMqttTests
         Assert.Equal(0, (long)shadow["version"]!);
     }
 
+    [Fact]
+    public async Task Telemetry_updates_reported_state_only_for_the_configured_device_types()
+    {
+        await using var env = await TestEnvironment.StartAsync(configuration: new Dictionary<string, string?> { ["Shadows:TelemetryToReported:0"] = "actuator" });
+        var valveToken = (string)(await env.RegisterAsync("valve-1", "actuator"))["token"]!;
+        var sensorToken = (string)(await env.RegisterAsync("probe-1", "sensor"))["token"]!;
+        await using var valve = await DeviceMqttClient.ConnectAsync(env, "valve-1", valveToken);
+        await using var probe = await DeviceMqttClient.ConnectAsync(env, "probe-1", sensorToken);
+
+        await valve.PublishAsync("sensor/valve-1/telemetry", """{"type":"position","value":42.5}""");
+        await probe.PublishAsync("sensor/probe-1/telemetry", """{"type":"temperature","value":20}""");
+        var valveShadow = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/valve-1/shadow"))!;
+        var probeShadow = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/probe-1/shadow"))!;
+
+        // The PUBACK follows the shadow write, so no wait is needed.
+        Assert.Equal(42.5, (double)valveShadow["state"]!["reported"]!["position"]!);
+        Assert.Equal(0, (long)probeShadow["version"]!);
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 }
