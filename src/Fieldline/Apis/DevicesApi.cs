@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
+using Fieldline.Core.Events;
 using Fieldline.Core.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -11,6 +13,7 @@ internal sealed record DeviceServices(
     IDeviceConnections Connections,
     TelemetryPipeline Pipeline,
     TimeProvider TimeProvider,
+    EventBus Events,
     ILogger<DeviceServices> Logger);
 
 /// <summary>/api/v1/devices: registration, lookup, listing, updates, deletion and token rotation.</summary>
@@ -85,6 +88,12 @@ internal static partial class DevicesApi
         }
 
         LogDeviceRegistered(services.Logger, device.DeviceId, device.Type);
+        services.Events.Publish(EventTypes.DeviceRegistered, "api", device.DeviceId, new JsonObject
+        {
+            ["device_id"] = device.DeviceId,
+            ["type"] = device.Type.ToString().ToLowerInvariant(),
+            ["name"] = device.Name,
+        });
         return TypedResults.Created($"/api/v1/devices/{device.DeviceId}", DeviceResponse.From(device, token));
     }
 
@@ -222,6 +231,7 @@ internal static partial class DevicesApi
         await services.Pipeline.FlushAsync(CancellationToken.None);
         await services.Telemetry.DeleteDeviceAsync(deviceId, CancellationToken.None);
         LogDeviceDeleted(services.Logger, deviceId);
+        services.Events.Publish(EventTypes.DeviceDeleted, "api", deviceId, new JsonObject { ["device_id"] = deviceId });
         return TypedResults.NoContent();
     }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
+using Fieldline.Core.Events;
 using Fieldline.Core.Security;
 using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Shadows;
@@ -33,6 +34,7 @@ internal sealed class FieldlineMqttPolicy(
     DeviceCommandTopics commandTopics,
     DeviceRequestTopics requestTopics,
     ShadowService shadows,
+    EventBus events,
     IOptions<FieldlineOptions> options,
     TimeProvider timeProvider) : MqttBrokerPolicy
 {
@@ -240,6 +242,12 @@ internal sealed class FieldlineMqttPolicy(
         if (client.Identity is DeviceIdentity device)
         {
             connectionTracker.Connected(device.DeviceId);
+            events.Publish(EventTypes.DeviceConnected, "mqtt", device.DeviceId, new JsonObject
+            {
+                ["device_id"] = device.DeviceId,
+                ["client_id"] = client.ClientId,
+                ["protocol"] = client.ProtocolVersion.ToString(),
+            });
         }
     }
 
@@ -258,8 +266,17 @@ internal sealed class FieldlineMqttPolicy(
         if (client.Identity is DeviceIdentity device && kind != MqttDisconnectKind.TakenOver)
         {
             connectionTracker.Disconnected(device.DeviceId);
+            events.Publish(EventTypes.DeviceDisconnected, "mqtt", device.DeviceId, new JsonObject
+            {
+                ["device_id"] = device.DeviceId,
+                ["reason"] = DisconnectReason(kind),
+            });
         }
     }
+
+    // snake_case, as the rest of the API: clean, keep_alive_timeout, connection_lost ...
+    private static string DisconnectReason(MqttDisconnectKind kind) =>
+        string.Concat(kind.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     private static MqttReasonCode ToReasonCode(DeviceAuthenticationStatus status) => status switch
     {

@@ -2,6 +2,7 @@ using System.Net;
 using Fieldline.Apis;
 using Fieldline.Broker;
 using Fieldline.Core.Devices;
+using Fieldline.Core.Events;
 using Fieldline.Core.Security;
 using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Settings;
@@ -155,6 +156,8 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<IDeviceRegistry, SqliteDeviceRegistry>();
         services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
+        services.AddSingleton<EventBus>();
+        services.AddHostedService<PlatformEventSources>();
         services.AddSingleton<IShadowStore, SqliteShadowStore>();
         services.AddSingleton(sp => new ShadowService(
             sp.GetRequiredService<IShadowStore>(),
@@ -215,6 +218,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.MapDevicesApi();
         app.MapShadowsApi();
         app.MapCommandsApi();
+        app.MapEventsApi();
         app.MapServiceAccountsApi();
         app.MapTelemetryApi();
         app.MapMqttWebSocket();

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fieldline.Tests.Infrastructure;
+
+namespace Fieldline.Tests.Events;
+
+/// <summary>The event stream over Server-Sent Events, read with a plain HttpClient as a browser's EventSource would.</summary>
+public sealed class EventStreamTests
+{
+    [Fact]
+    public async Task The_stream_carries_a_devices_events_filtered_and_resumes_with_Last_Event_ID()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using (var stream = await SseReader.OpenAsync(env, "/api/v1/events?device=ev-1", null, cancel.Token))
+        {
+            var token = (string)(await env.RegisterAsync("ev-1", "actuator"))["token"]!;
+            await env.RegisterAsync("ev-other");
+            using (var patch = await env.Client.PatchAsync("/api/v1/devices/ev-1/shadow", new StringContent("""{"state":{"desired":{"on":true}}}""", Encoding.UTF8, "application/json")))
+            {
+                patch.EnsureSuccessStatusCode();
+            }
+
+            await using (var device = await DeviceMqttClient.ConnectAsync(env, "ev-1", token))
+            {
+                await device.SubscribeAsync("device/ev-1/command");
+                using var command = await env.Client.PostAsync("/api/v1/devices/ev-1/commands", new StringContent("""{"type":"blink"}""", Encoding.UTF8, "application/json"));
+                command.EnsureSuccessStatusCode();
+                var commandId = (string)JsonNode.Parse(await command.Content.ReadAsStringAsync())!["command_id"]!;
+                await device.NextAsync("device/ev-1/command");
+
+                // Delivered (the PUBACK recorded) before the device disconnects, so that the order of the events is fixed.
+                await Poll.UntilAsync(
+                    async () => (string?)JsonNode.Parse(await env.Client.GetStringAsync($"/api/v1/devices/ev-1/commands/{commandId}"))!["state"],
+                    state => state == "delivered",
+                    "the command delivered");
+            }
+
+            var events = await stream.ReadAsync(6, cancel.Token);
+            Assert.Equal(
+                ["DeviceRegistered", "ShadowUpdated", "DeviceConnected", "CommandStateChanged", "CommandStateChanged", "DeviceDisconnected"],
+                events.Select(e => e.Type));
+            Assert.All(events, e => Assert.Equal("ev-1", (string?)e.Data["payload"]!["device_id"]));
+            Assert.Equal("pending", (string?)events[3].Data["payload"]!["state"]);
+            Assert.Equal("delivered", (string?)events[4].Data["payload"]!["state"]);
+            Assert.Equal("clean", (string?)events[5].Data["payload"]!["reason"]);
+            Assert.Equal(events[0].Id, (string?)events[0].Data["event_id"]);
+
+            // A client that saw only the first event gets the rest again, filtered by type.
+            await using var resumed = await SseReader.OpenAsync(env, "/api/v1/events?device=ev-1&type=ShadowUpdated,DeviceConnected", events[0].Id, cancel.Token);
+            var missed = await resumed.ReadAsync(2, cancel.Token);
+            Assert.Equal(["ShadowUpdated", "DeviceConnected"], missed.Select(e => e.Type));
+            Assert.Equal([events[1].Id, events[2].Id], missed.Select(e => e.Id));
+        }
+    }
+
+    [Fact]
+    public async Task An_unknown_type_or_a_bad_Last_Event_ID_gets_400_and_the_stream_needs_the_admin_key()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+
+        using var unknown = await env.Client.GetAsync("/api/v1/events?type=Nonsense");
+        using var badId = new HttpRequestMessage(HttpMethod.Get, "/api/v1/events");
+        badId.Headers.TryAddWithoutValidation("Last-Event-ID", "abc");
+        using var badIdResponse = await env.Client.SendAsync(badId);
+        using var anonymous = new HttpClient { BaseAddress = env.Client.BaseAddress };
+        using var unauthenticated = await anonymous.GetAsync("/api/v1/events");
+
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, badIdResponse.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthenticated.StatusCode);
+    }
+
+    private sealed record SseEvent(string Id, string Type, JsonObject Data);
+
+    /// <summary>Reads an SSE response line by line.</summary>
+    private sealed class SseReader : IAsyncDisposable
+    {
+        private readonly HttpResponseMessage _response;
+        private readonly StreamReader _reader;
+
+        private SseReader(HttpResponseMessage response, StreamReader reader)
+        {
+            _response = response;
+            _reader = reader;
+        }
+
+        public static async Task<SseReader> OpenAsync(TestEnvironment env, string path, string? lastEventId, CancellationToken cancellationToken)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (lastEventId is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Last-Event-ID", lastEventId);
+            }
+
+            var response = await env.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken), Encoding.UTF8);
+
+            // The server's first comment: the subscription is in place once it arrives.
+            Assert.Equal(": connected", await reader.ReadLineAsync(cancellationToken));
+            return new SseReader(response, reader);
+        }
+
+        public async Task<List<SseEvent>> ReadAsync(int count, CancellationToken cancellationToken)
+        {
+            var events = new List<SseEvent>();
+            string? id = null, type = null, data = null;
+            while (events.Count < count)
+            {
+                var line = await _reader.ReadLineAsync(cancellationToken) ?? throw new Xunit.Sdk.XunitException($"the stream ended after {events.Count} of {count} events");
+                if (line.Length == 0)
+                {
+                    if (data is not null)
+                    {
+                        events.Add(new SseEvent(id!, type!, JsonNode.Parse(data)!.AsObject()));
+                    }
+
+                    (id, type, data) = (null, null, null);
+                }
+                else if (line.StartsWith("id: ", StringComparison.Ordinal))
+                {
+                    id = line[4..];
+                }
+                else if (line.StartsWith("event: ", StringComparison.Ordinal))
+                {
+                    type = line[7..];
+                }
+                else if (line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    data = line[6..];
+                }
+            }
+
+            return events;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            _reader.Dispose();
+            _response.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
