@@ -9,14 +9,14 @@ namespace Fieldline.Storage.Sqlite;
 /// <remarks>
 /// Migrations: every statement of <see cref="Schema"/> is idempotent (IF NOT EXISTS), so opening a file of an
 /// older version adds what that version lacked. Version 2 added <c>service_accounts</c> and the triggers that keep
-/// device ids and service account user names apart; version 3 added <c>shadows</c>, version 4 <c>commands</c>.
+/// device ids and service account user names apart; version 3 added <c>shadows</c>, version 4 <c>commands</c>, version 5 <c>webhooks</c>.
 /// </remarks>
 public sealed class SqliteRegistryDatabase : IDisposable
 {
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 4;
+    private const int SchemaVersion = 5;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -83,6 +83,14 @@ public sealed class SqliteRegistryDatabase : IDisposable
         CREATE INDEX IF NOT EXISTS ix_commands_deadline ON commands (deadline) WHERE deadline IS NOT NULL;
         CREATE TRIGGER IF NOT EXISTS devices_delete_commands AFTER DELETE ON devices
         BEGIN DELETE FROM commands WHERE device_id = OLD.device_id; END;
+        CREATE TABLE IF NOT EXISTS webhooks (
+            id          TEXT PRIMARY KEY NOT NULL,
+            url         TEXT NOT NULL,
+            event_types TEXT NOT NULL,
+            device_id   TEXT,
+            secret      TEXT NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
         CREATE TRIGGER IF NOT EXISTS devices_id_is_no_service_account BEFORE INSERT ON devices
         WHEN EXISTS (SELECT 1 FROM service_accounts WHERE username = NEW.device_id)
         BEGIN SELECT RAISE(ABORT, 'name taken: a service account has this user name'); END;

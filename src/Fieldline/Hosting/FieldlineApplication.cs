@@ -8,9 +8,14 @@ using Fieldline.Core.ServiceAccounts;
 using Fieldline.Core.Settings;
 using Fieldline.Core.Shadows;
 using Fieldline.Core.Telemetry;
+using Fieldline.Core.Webhooks;
 using Fieldline.Observability;
 using Fieldline.Security;
 using Fieldline.Storage.Sqlite;
+using Fieldline.Webhooks;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -158,6 +163,14 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
         services.AddSingleton<EventBus>();
         services.AddHostedService<PlatformEventSources>();
+
+        // Webhook secrets are kept encrypted with keys in the data directory.
+        services.AddDataProtection().SetApplicationName("fieldline");
+        services.AddOptions<KeyManagementOptions>().Configure<IOptions<FieldlineOptions>, ILoggerFactory>((keys, fieldline, loggers) =>
+            keys.XmlRepository = new FileSystemXmlRepository(new DirectoryInfo(Path.Combine(Path.GetFullPath(fieldline.Value.DataDir), "keys")), loggers));
+        services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
+        services.AddSingleton<IWebhookStore, SqliteWebhookStore>();
+        services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<IShadowStore, SqliteShadowStore>();
         services.AddSingleton(sp => new ShadowService(
             sp.GetRequiredService<IShadowStore>(),
@@ -186,6 +199,9 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
 
         services.AddFieldlineBroker(configuration);
         services.AddSingleton<IReadinessCheck, BrokerReadiness>();
+
+        // After StorageLifetime: it reads the webhooks from the registry at start.
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
     }
 
     /// <summary>
@@ -219,6 +235,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.MapShadowsApi();
         app.MapCommandsApi();
         app.MapEventsApi();
+        app.MapWebhooksApi();
         app.MapServiceAccountsApi();
         app.MapTelemetryApi();
         app.MapMqttWebSocket();
