@@ -212,10 +212,17 @@ public sealed class MqttBroker : IAsyncDisposable
         await mqtt.RunAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Publishes a message on behalf of the server (not subject to the policy).</summary>
+    /// <summary>Publishes a message on behalf of the server (not subject to the policy). Ignored once the broker is stopping.</summary>
     public void Publish(MqttApplicationMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
+        if (_stopping.IsCancellationRequested)
+        {
+            // Shutting down: the sessions are being saved and the trees released; events of the shutdown itself
+            // (connections closing) have nowhere to go.
+            return;
+        }
+
         if (message.Retain)
         {
             Retained.TrySet(message);

@@ -202,6 +202,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
 
         // After StorageLifetime: it reads the webhooks from the registry at start.
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
+        services.AddHostedService<MqttEventPublisher>();
     }
 
     /// <summary>
