@@ -113,5 +113,30 @@ public sealed class ShadowMqttTests
         Assert.Equal(0, (long)probeShadow["version"]!);
     }
 
+    [Fact]
+    public async Task Mosquitto_clients_playing_the_device_get_the_delta_and_report_it_away()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("mq-lamp"))["token"]!;
+        var port = env.Application.MqttPort!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using (var patch = await env.Client.PatchAsync("/api/v1/devices/mq-lamp/shadow", Json("""{"state":{"desired":{"led":"off"}}}""")))
+        {
+            patch.EnsureSuccessStatusCode();
+        }
+
+        // Subscribing gets the current delta without asking (3.1.1 client, its own client id).
+        var delta = await ExternalProcess.RunAsync(
+            "mosquitto_sub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-i", "mq-lamp", "-u", "mq-lamp", "-P", token, "-q", "1", "-t", "device/mq-lamp/shadow/delta", "-C", "1", "-W", "20"]);
+        var report = await ExternalProcess.RunAsync(
+            "mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv5", "-i", "mq-lamp", "-u", "mq-lamp", "-P", token, "-q", "1", "-t", "device/mq-lamp/shadow/update", "-m", """{"state":{"reported":{"led":"off"}}}"""]);
+        var shadow = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices/mq-lamp/shadow"))!;
+
+        Assert.True(delta.ExitCode == 0, delta.ToString());
+        Assert.Equal("off", (string?)JsonNode.Parse(delta.Output)!["state"]!["led"]);
+        Assert.True(report.ExitCode == 0, report.ToString());
+        Assert.Equal("{}", shadow["state"]!["delta"]!.ToJsonString());
+        Assert.Equal(2, (long)shadow["version"]!);
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 }
