@@ -138,5 +138,14 @@ public sealed class ShadowMqttTests
         Assert.Equal(2, (long)shadow["version"]!);
     }
 
+    [Fact]
+    public async Task An_unknown_device_type_for_telemetry_to_reported_is_refused_at_start_with_a_clear_error()
+    {
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => TestEnvironment.StartAsync(configuration: new Dictionary<string, string?> { ["Shadows:TelemetryToReported:0"] = "toaster" }));
+
+        Assert.Contains("Shadows:TelemetryToReported must hold device types (sensor, actuator, gateway); 'toaster' is not one.", error.Message, StringComparison.Ordinal);
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 }
