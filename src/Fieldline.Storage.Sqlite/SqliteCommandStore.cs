@@ -142,7 +142,25 @@ public sealed class SqliteCommandStore : ICommandStore
         Message = reader.IsDBNull(11) ? null : reader.GetString(11),
     };
 
-    private static string Name(CommandState state) => CommandStateNames.Of(state);
+    // The stored names: snake_case, as the API shows them.
+    private static string Name(CommandState state) => state switch
+    {
+        CommandState.Pending => "pending",
+        CommandState.Delivered => "delivered",
+        CommandState.Succeeded => "succeeded",
+        CommandState.Failed => "failed",
+        CommandState.TimedOut => "timed_out",
+        _ => "expired",
+    };
 
-    private static CommandState Parse(string name) => CommandStateNames.Parse(name);
+    private static CommandState Parse(string name) => name switch
+    {
+        "pending" => CommandState.Pending,
+        "delivered" => CommandState.Delivered,
+        "succeeded" => CommandState.Succeeded,
+        "failed" => CommandState.Failed,
+        "timed_out" => CommandState.TimedOut,
+        "expired" => CommandState.Expired,
+        _ => throw new InvalidDataException($"Unknown command state '{name}'."),
+    };
 }

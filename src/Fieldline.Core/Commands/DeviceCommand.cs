@@ -13,31 +13,6 @@ public enum CommandState
     Expired,
 }
 
-/// <summary>The states as the API shows them and the store keeps them: snake_case (<c>timed_out</c>).</summary>
-public static class CommandStateNames
-{
-    public static string Of(CommandState state) => state switch
-    {
-        CommandState.Pending => "pending",
-        CommandState.Delivered => "delivered",
-        CommandState.Succeeded => "succeeded",
-        CommandState.Failed => "failed",
-        CommandState.TimedOut => "timed_out",
-        _ => "expired",
-    };
-
-    public static CommandState Parse(string name) => name switch
-    {
-        "pending" => CommandState.Pending,
-        "delivered" => CommandState.Delivered,
-        "succeeded" => CommandState.Succeeded,
-        "failed" => CommandState.Failed,
-        "timed_out" => CommandState.TimedOut,
-        "expired" => CommandState.Expired,
-        _ => throw new InvalidDataException($"Unknown command state '{name}'."),
-    };
-}
-
 /// <summary>
 /// A command to a device, sent as the seed's <c>Command</c> JSON (<c>command_id</c>, <c>type</c>, <c>parameters</c>,
 /// <c>timestamp</c>) on <c>device/{id}/command</c>; the device answers with the seed's <c>CommandResponse</c> on

@@ -73,33 +73,19 @@ internal static class MqttStateSchema
             expires_at INTEGER);
         """;
 
-    // Version 1 → 2: the content of `message` moves into the rows of `delivery`.
-    public const string MigrateFromVersion1 = """
-        CREATE TABLE delivery_v2(
-            id INTEGER PRIMARY KEY,
-            client_id TEXT NOT NULL,
-            sequence INTEGER NOT NULL,
-            message_id INTEGER NOT NULL,
-            qos INTEGER NOT NULL,
-            retain INTEGER NOT NULL,
-            packet_id INTEGER NOT NULL,
-            state INTEGER NOT NULL,
-            subscription_ids BLOB,
-            topic BLOB NOT NULL,
-            payload BLOB,
-            message_qos INTEGER NOT NULL,
-            message_retain INTEGER NOT NULL,
-            properties BLOB,
-            expires_at INTEGER);
-        INSERT INTO delivery_v2(client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids,
+    // Version 1 → 2: the content of `message` moves into the rows of `delivery`. The old table is set aside
+    // before Create makes the new one, and copied into it after.
+    public const string SetAsideVersion1 = "ALTER TABLE delivery RENAME TO delivery_v1;";
+
+    public const string CopyVersion1 = """
+        INSERT INTO delivery(client_id, sequence, message_id, qos, retain, packet_id, state, subscription_ids,
                 topic, payload, message_qos, message_retain, properties, expires_at)
             SELECT d.client_id, d.sequence, d.message_id, d.qos, d.retain, d.packet_id, d.state, d.subscription_ids,
                    m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at
-            FROM delivery d JOIN message m ON m.id = d.message_id
+            FROM delivery_v1 d JOIN message m ON m.id = d.message_id
             ORDER BY d.client_id, d.sequence;
-        DROP TABLE delivery;
+        DROP TABLE delivery_v1;
         DROP TABLE message;
-        ALTER TABLE delivery_v2 RENAME TO delivery;
         """;
 
     public static string WriterConnectionString(string path) => new SqliteConnectionStringBuilder

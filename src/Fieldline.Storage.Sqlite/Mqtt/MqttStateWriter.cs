@@ -331,6 +331,7 @@ internal sealed class MqttStateWriter : IDisposable
             throw new InvalidDataException($"{path} is an SQLite database of something else (it has tables but no MQTT state schema); refusing to add the broker's tables to it.");
         }
 
+        var fromVersion1 = false;
         if (meta == 1)
         {
             inspect.CommandText = "SELECT value FROM store_meta WHERE key = $key";
@@ -341,13 +342,20 @@ internal sealed class MqttStateWriter : IDisposable
                 throw new InvalidDataException($"{path} has MQTT state schema version {version}, newer than this build supports ({MqttStateSchema.Version}).");
             }
 
-            if (version == 1)
-            {
-                Execute(connection, transaction, MqttStateSchema.MigrateFromVersion1);
-            }
+            fromVersion1 = version == 1;
+        }
+
+        if (fromVersion1)
+        {
+            Execute(connection, transaction, MqttStateSchema.SetAsideVersion1);
         }
 
         Execute(connection, transaction, MqttStateSchema.Create);
+        if (fromVersion1)
+        {
+            Execute(connection, transaction, MqttStateSchema.CopyVersion1);
+        }
+
         Execute(connection, transaction, $"INSERT OR REPLACE INTO store_meta(key, value) VALUES ('{MqttStateSchema.VersionKey}', {MqttStateSchema.Version})");
     }
 

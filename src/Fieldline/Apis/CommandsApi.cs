@@ -143,7 +143,7 @@ internal static class CommandsApi
         ["device_id"] = command.DeviceId,
         ["type"] = command.Type,
         ["parameters"] = command.Parameters.DeepClone(),
-        ["state"] = CommandStateNames.Of(command.State),
+        ["state"] = WireEnum<CommandState>.Name(command.State),
         ["created_at"] = Iso(command.CreatedAt),
         ["expires_at"] = Iso(command.ExpiresAt),
         ["timeout_s"] = command.Timeout.TotalSeconds,
@@ -152,5 +152,6 @@ internal static class CommandsApi
         ["message"] = command.Message,
     };
 
-    private static string Iso(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    // As ApiJson writes a DateTimeOffset everywhere else in the API: ISO 8601 in UTC.
+    private static JsonValue Iso(DateTimeOffset value) => JsonValue.Create(value.UtcDateTime);
 }

@@ -91,7 +91,7 @@ internal static partial class DevicesApi
         services.Events.Publish(EventTypes.DeviceRegistered, "api", device.DeviceId, new JsonObject
         {
             ["device_id"] = device.DeviceId,
-            ["type"] = device.Type.ToString().ToLowerInvariant(),
+            ["type"] = WireEnum<DeviceType>.Name(device.Type),
             ["name"] = device.Name,
         });
         return TypedResults.Created($"/api/v1/devices/{device.DeviceId}", DeviceResponse.From(device, token));

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -126,7 +125,7 @@ internal static class WebhooksApi
         ["url"] = webhook.Url.ToString(),
         ["event_types"] = new JsonArray([.. webhook.EventTypes.Order(StringComparer.Ordinal).Select(t => (JsonNode)t)]),
         ["device_id"] = webhook.DeviceId,
-        ["created_at"] = webhook.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+        ["created_at"] = webhook.CreatedAt.UtcDateTime,
         ["deliveries"] = new JsonObject
         {
             ["delivered"] = status?.Delivered ?? 0,

@@ -45,12 +45,13 @@ internal sealed partial class DeviceCommandTopics : ICommandTransport
     }
 
     /// <summary>
-    /// Handles a device's PUBLISH to its response topic; null when <paramref name="topic"/> is not it. A payload that
+    /// Handles a device's PUBLISH to its response topic; null when <paramref name="suffix"/> (the topic after
+    /// <c>device/{id}/</c>) is not <c>response</c>. A payload that
     /// is not a CommandResponse is refused (0x99); a response to an unknown or finished command is accepted and ignored.
     /// </summary>
-    public MqttPublishDecision? TryHandle(string deviceId, ReadOnlySpan<byte> topic, ReadOnlyMemory<byte> payload)
+    public MqttPublishDecision? TryHandle(string deviceId, ReadOnlySpan<byte> suffix, ReadOnlyMemory<byte> payload)
     {
-        if (!topic.SequenceEqual(Encoding.UTF8.GetBytes($"device/{deviceId}/response")))
+        if (!suffix.SequenceEqual("response"u8))
         {
             return null;
         }

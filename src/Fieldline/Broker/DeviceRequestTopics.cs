@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fieldline.Core.Devices;
 using Fieldline.Mqtt;
 using Fieldline.Mqtt.Server;
 
@@ -26,19 +27,19 @@ internal sealed class DeviceRequestTopics
     }
 
     /// <summary>
-    /// Answers a device's PUBLISH to <c>device/{id}/rpc/{method}</c>; null when the topic is not one. A Response Topic
+    /// Answers a device's PUBLISH to <c>device/{id}/rpc/{method}</c>; null when <paramref name="suffix"/> (the topic
+    /// after <c>device/{id}/</c>) is not <c>rpc/{method}</c>. A Response Topic
     /// outside the device's own topics is refused (0x87): the platform must not publish for it elsewhere.
     /// </summary>
-    public MqttPublishDecision? TryHandle(string deviceId, in MqttInboundPublish publish)
+    public MqttPublishDecision? TryHandle(DeviceIdentity device, ReadOnlySpan<byte> suffix, in MqttInboundPublish publish)
     {
-        var prefix = Encoding.UTF8.GetBytes($"device/{deviceId}/rpc/");
-        var topic = publish.TopicUtf8.Span;
-        if (!topic.StartsWith(prefix))
+        if (!suffix.StartsWith("rpc/"u8))
         {
             return null;
         }
 
-        var method = Encoding.UTF8.GetString(topic[prefix.Length..]);
+        var deviceId = device.DeviceId;
+        var method = Encoding.UTF8.GetString(suffix["rpc/"u8.Length..]);
         if (method.Length == 0 || method.Contains('/', StringComparison.Ordinal))
         {
             // Not a request (for example the device's own .../response topic).
@@ -49,7 +50,7 @@ internal sealed class DeviceRequestTopics
         byte[] properties;
         if (publish.TryGetResponseTopic(out var requested, out var correlation))
         {
-            if (!requested.StartsWith(Encoding.UTF8.GetBytes($"device/{deviceId}/")))
+            if (!requested.StartsWith(device.DevicePrefix))
             {
                 return MqttPublishDecision.Refuse(MqttReasonCode.NotAuthorized);
             }

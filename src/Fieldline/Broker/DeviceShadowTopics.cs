@@ -39,24 +39,17 @@ internal sealed partial class DeviceShadowTopics : IDisposable
     }
 
     /// <summary>
-    /// Handles a device's PUBLISH to one of its shadow request topics; null when <paramref name="topic"/> is not one.
-    /// The task completes when the request was handled and answered.
+    /// Handles a device's PUBLISH to one of its shadow request topics; null when <paramref name="suffix"/> (the topic
+    /// after <c>device/{id}/</c>) is not one. The task completes when the request was handled and answered.
     /// </summary>
-    public Task? TryHandle(string deviceId, ReadOnlySpan<byte> topic, ReadOnlyMemory<byte> payload)
+    public Task? TryHandle(string deviceId, ReadOnlySpan<byte> suffix, ReadOnlyMemory<byte> payload)
     {
-        var prefix = ShadowPrefix(deviceId);
-        if (!topic.StartsWith(prefix))
-        {
-            return null;
-        }
-
-        var rest = topic[prefix.Length..];
-        if (rest.SequenceEqual("update"u8))
+        if (suffix.SequenceEqual("shadow/update"u8))
         {
             return HandleUpdateAsync(deviceId, payload.ToArray());
         }
 
-        if (rest.SequenceEqual("get"u8))
+        if (suffix.SequenceEqual("shadow/get"u8))
         {
             return HandleGetAsync(deviceId, payload.ToArray());
         }
@@ -214,8 +207,6 @@ internal sealed partial class DeviceShadowTopics : IDisposable
         ShadowStatus.Forbidden => 403,
         _ => 400,
     };
-
-    private static byte[] ShadowPrefix(string deviceId) => Encoding.UTF8.GetBytes($"device/{deviceId}/shadow/");
 
     private static string Topic(string deviceId, string suffix) => $"device/{deviceId}/shadow/{suffix}";
 

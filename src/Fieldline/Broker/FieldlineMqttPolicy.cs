@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fieldline.Apis;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
 using Fieldline.Core.Security;
@@ -40,7 +41,7 @@ internal sealed class FieldlineMqttPolicy(
 {
     private readonly FailedAttemptLimiter _operatorFailures = new(maxFailures: 10, TimeSpan.FromMinutes(1), timeProvider);
     private readonly bool _allowAnonymous = options.Value.Mqtt.AllowAnonymous;
-    private readonly HashSet<string> _telemetryToReported = new(options.Value.Shadows.TelemetryToReported, StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<DeviceType> _telemetryToReported = [.. options.Value.Shadows.TelemetryToReported.Select(t => WireEnum<DeviceType>.TryParse(t, out var type) ? type : throw new ArgumentException($"Not a device type: {t}"))];
     private readonly AnonymousTopicRules _anonymous = new(options.Value.Mqtt.AnonymousDenyPublish, options.Value.Mqtt.AnonymousDenySubscribe);
 
     /// <summary>The user name of the operator login.</summary>
@@ -189,14 +190,22 @@ internal sealed class FieldlineMqttPolicy(
 
         if (!publish.TopicUtf8.Span.SequenceEqual(device.TelemetryTopic))
         {
-            // A shadow request is acknowledged once it is handled (stored and answered), a command response once stored.
-            if (shadowTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload) is { } handled)
+            var topic = publish.TopicUtf8.Span;
+            if (!topic.StartsWith(device.DevicePrefix))
+            {
+                return MqttPublishDecision.Accept;
+            }
+
+            // The handlers see what follows device/{id}/. A shadow request is acknowledged once it is handled (stored
+            // and answered), a command response once stored.
+            var suffix = topic[device.DevicePrefix.Length..];
+            if (shadowTopics.TryHandle(device.DeviceId, suffix, publish.Payload) is { } handled)
             {
                 return MqttPublishDecision.AcceptWhen(handled);
             }
 
-            return commandTopics.TryHandle(device.DeviceId, publish.TopicUtf8.Span, publish.Payload)
-                ?? requestTopics.TryHandle(device.DeviceId, publish)
+            return commandTopics.TryHandle(device.DeviceId, suffix, publish.Payload)
+                ?? requestTopics.TryHandle(device, suffix, publish)
                 ?? MqttPublishDecision.Accept;
         }
 
@@ -234,7 +243,7 @@ internal sealed class FieldlineMqttPolicy(
         }
 
         var device = await deviceRegistry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        return new DeviceIdentity(deviceId) { TelemetryToReported = device is not null && _telemetryToReported.Contains(device.Type.ToString()) };
+        return new DeviceIdentity(deviceId) { TelemetryToReported = device is not null && _telemetryToReported.Contains(device.Type) };
     }
 
     public override void OnConnected(MqttClientContext client)
@@ -269,14 +278,10 @@ internal sealed class FieldlineMqttPolicy(
             events.Publish(EventTypes.DeviceDisconnected, "mqtt", device.DeviceId, new JsonObject
             {
                 ["device_id"] = device.DeviceId,
-                ["reason"] = DisconnectReason(kind),
+                ["reason"] = WireEnum<MqttDisconnectKind>.Name(kind),
             });
         }
     }
-
-    // snake_case, as the rest of the API: clean, keep_alive_timeout, connection_lost ...
-    private static string DisconnectReason(MqttDisconnectKind kind) =>
-        string.Concat(kind.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     private static MqttReasonCode ToReasonCode(DeviceAuthenticationStatus status) => status switch
     {

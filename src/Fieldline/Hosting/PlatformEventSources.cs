@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Fieldline.Apis;
 using Fieldline.Core.Commands;
 using Fieldline.Core.Events;
 using Fieldline.Core.Shadows;
@@ -36,7 +37,7 @@ internal sealed class PlatformEventSources(EventBus events, ShadowService shadow
         ["device_id"] = command.DeviceId,
         ["command_id"] = command.CommandId,
         ["type"] = command.Type,
-        ["state"] = CommandStateNames.Of(command.State),
+        ["state"] = WireEnum<CommandState>.Name(command.State),
         ["message"] = command.Message,
     });
 }

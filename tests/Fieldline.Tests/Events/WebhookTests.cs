@@ -74,6 +74,35 @@ public sealed class WebhookTests
         }
     }
 
+    [Fact]
+    public async Task A_receiver_that_keeps_failing_opens_the_circuit_and_is_no_longer_called()
+    {
+        await using var receiver = await Receiver.StartAsync(failFirst: int.MaxValue);
+        await using var env = await TestEnvironment.StartAsync(configuration: new Dictionary<string, string?>
+        {
+            ["Webhooks:MaximumRetries"] = "1",
+            ["Webhooks:RetryBaseDelay"] = "00:00:00.010",
+            ["Webhooks:BreakDuration"] = "00:10:00",
+        });
+        var id = (string)(await CreateAsync(env, $$"""{"url":"{{receiver.Url}}","event_types":["DeviceRegistered"]}"""))["id"]!;
+
+        for (var i = 0; i < 8; i++)
+        {
+            await env.RegisterAsync($"cb-{i}");
+        }
+
+        var webhook = await Poll.UntilAsync(
+            async () => (await env.Client.GetFromJsonAsync<JsonObject>($"/api/v1/webhooks/{id}"))!,
+            w => (long)w["deliveries"]!["failed"]! == 8,
+            "all eight events failed");
+
+        // Two attempts per event (one retry): after ten failures in a row the circuit opens, and the last three
+        // events fail without reaching the receiver.
+        Assert.Equal(10, receiver.Requests.Count);
+        Assert.Equal("open", (string?)webhook["deliveries"]!["circuit"]);
+        Assert.Equal(0, (long)webhook["deliveries"]!["delivered"]!);
+    }
+
     [Theory]
     [InlineData("""{"url":"ftp://example.org/hook"}""", "url")]
     [InlineData("""{"url":"http://127.0.0.1/hook","event_types":["Nope"]}""", "event_types")]
