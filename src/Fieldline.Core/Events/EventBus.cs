@@ -75,20 +75,10 @@ public sealed class EventBus
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         }));
-        List<PlatformEvent> replay = [];
+        IReadOnlyList<PlatformEvent> replay;
         lock (_gate)
         {
-            if (afterEventId is { } after)
-            {
-                for (var sequence = Math.Max(after + 1, _sequence - Retention + 1); sequence <= _sequence; sequence++)
-                {
-                    if (_recent[sequence % Retention] is { } e && e.Sequence == sequence && filter.Matches(e))
-                    {
-                        replay.Add(e);
-                    }
-                }
-            }
-
+            replay = afterEventId is { } after ? Retained(filter, after) : [];
             _subscriptions.Add(subscription);
         }
 
@@ -111,6 +101,25 @@ public sealed class EventBus
                 _subscriptions.Remove(subscription);
             }
         }
+    }
+
+    /// <summary>The retained events after <paramref name="afterEventId"/> that match <paramref name="filter"/>, oldest first.</summary>
+    public IReadOnlyList<PlatformEvent> Retained(EventFilter filter, long afterEventId)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        List<PlatformEvent> retained = [];
+        lock (_gate)
+        {
+            for (var sequence = Math.Max(afterEventId + 1, _sequence - Retention + 1); sequence <= _sequence; sequence++)
+            {
+                if (_recent[sequence % Retention] is { } e && e.Sequence == sequence && filter.Matches(e))
+                {
+                    retained.Add(e);
+                }
+            }
+        }
+
+        return retained;
     }
 
     private sealed record Subscription(EventFilter Filter, Channel<PlatformEvent> Queue);

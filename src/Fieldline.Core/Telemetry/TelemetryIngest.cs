@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
+using Fieldline.Core.Events;
 using Fieldline.Core.Observability;
 using Microsoft.Extensions.Logging;
 
@@ -20,14 +21,22 @@ public sealed partial class TelemetryIngest : IDisposable
     private readonly TelemetryPipeline _pipeline;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<TelemetryIngest> _logger;
+    private readonly DataReceivedBatcher? _dataReceived;
     private readonly ConcurrentDictionary<string, long> _lastRejectionLog = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private readonly Counter<long> _pointsReceived;
     private readonly Counter<long> _payloadsRejected;
 
-    /// <summary>Creates the ingest stage.</summary>
-    public TelemetryIngest(TelemetryPayloadParser parser, TelemetryPipeline pipeline, TimeProvider timeProvider, ILogger<TelemetryIngest> logger, IMeterFactory? meterFactory = null)
+    /// <summary>Creates the ingest stage; accepted messages are also counted into <paramref name="dataReceived"/> when given.</summary>
+    public TelemetryIngest(
+        TelemetryPayloadParser parser,
+        TelemetryPipeline pipeline,
+        TimeProvider timeProvider,
+        ILogger<TelemetryIngest> logger,
+        IMeterFactory? meterFactory = null,
+        DataReceivedBatcher? dataReceived = null)
     {
+        _dataReceived = dataReceived;
         _parser = parser;
         _pipeline = pipeline;
         _timeProvider = timeProvider;
@@ -61,6 +70,7 @@ public sealed partial class TelemetryIngest : IDisposable
         _pointsReceived.Add(points.Count);
         parsed?.AddRange(points);
         durable = _pipeline.Submit(CollectionsMarshal.AsSpan(points));
+        _dataReceived?.Record(deviceId, CollectionsMarshal.AsSpan(points));
         points.Clear();
         return true;
     }

@@ -162,6 +162,9 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
         services.AddSingleton<EventBus>();
+        services.AddSingleton(sp => new DataReceivedBatcher(
+            sp.GetRequiredService<EventBus>(),
+            TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.Events.DataReceivedWindowSeconds)));
         services.AddHostedService<PlatformEventSources>();
 
         // Webhook secrets are kept encrypted with keys in the data directory.

@@ -21,6 +21,18 @@ internal sealed class FieldlineOptions
     public FieldlineTelemetryOptions Telemetry { get; set; } = new();
 
     public FieldlineShadowOptions Shadows { get; set; } = new();
+
+    public FieldlineEventOptions Events { get; set; } = new();
+}
+
+/// <summary>The event stream.</summary>
+internal sealed class FieldlineEventOptions
+{
+    /// <summary>
+    /// A device's telemetry is reported as one DataReceived event per this many seconds (counts and each metric's
+    /// latest value), not one event per point.
+    /// </summary>
+    public int DataReceivedWindowSeconds { get; set; } = 10;
 }
 
 /// <summary>Device shadows (the size limits of the same section are bound into <see cref="Core.Shadows.ShadowLimits"/>).</summary>

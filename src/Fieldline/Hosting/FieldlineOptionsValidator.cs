@@ -48,6 +48,11 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
             failures.Add($"Security:AdminKey must be {MinimumAdminKeyLength} to 256 characters without surrounding white space.");
         }
 
+        if (options.Events.DataReceivedWindowSeconds is < 1 or > 86_400)
+        {
+            failures.Add($"Events:DataReceivedWindowSeconds must be between 1 and 86400 (was {options.Events.DataReceivedWindowSeconds}).");
+        }
+
         if (options.Telemetry.RetentionDays is < 1 or > 36_500)
         {
             failures.Add($"Telemetry:RetentionDays must be between 1 and 36500 (was {options.Telemetry.RetentionDays}).");

@@ -6,21 +6,43 @@ using Fieldline.Core.Shadows;
 
 namespace Fieldline.Hosting;
 
-/// <summary>Turns the core services' change notifications into events on the <see cref="EventBus"/>.</summary>
-internal sealed class PlatformEventSources(EventBus events, ShadowService shadows, CommandService commands) : IHostedService
+/// <summary>
+/// Turns the core services' change notifications into events on the <see cref="EventBus"/>, and publishes the
+/// telemetry gathered by the <see cref="DataReceivedBatcher"/> once per window.
+/// </summary>
+internal sealed class PlatformEventSources(
+    EventBus events, ShadowService shadows, CommandService commands, DataReceivedBatcher dataReceived, TimeProvider timeProvider) : BackgroundService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    public override Task StartAsync(CancellationToken cancellationToken)
     {
         shadows.Changed += OnShadowChanged;
         commands.StateChanged += OnCommandStateChanged;
-        return Task.CompletedTask;
+        return base.StartAsync(cancellationToken);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        await base.StopAsync(cancellationToken);
         shadows.Changed -= OnShadowChanged;
         commands.StateChanged -= OnCommandStateChanged;
-        return Task.CompletedTask;
+
+        // The listeners stopped first (they start later), so this last window holds everything accepted.
+        dataReceived.Flush();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(dataReceived.Window, timeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                dataReceived.Flush();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
     }
 
     private void OnShadowChanged(ShadowChange change) => events.Publish(EventTypes.ShadowUpdated, "shadows", change.After.DeviceId, new JsonObject

@@ -32,6 +32,8 @@ public sealed class EventBusTests
         var json = replayed[0].ToJson();
         Assert.Equal(replayed[0].EventId, (string?)json["event_id"]);
         Assert.Equal("shadows", (string?)json["source"]);
+        Assert.Equal("shadows", (string?)json["source_service"]);
+        Assert.Equal("a", (string?)json["metadata"]!["device_id"]);
         Assert.Equal("2026-01-01T00:00:00.000Z", (string?)json["timestamp"]);
         Assert.Equal(1, (int)json["payload"]!["version"]!);
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -53,6 +54,39 @@ public sealed class EventStreamTests
             Assert.Equal(["ShadowUpdated", "DeviceConnected"], missed.Select(e => e.Type));
             Assert.Equal([events[1].Id, events[2].Id], missed.Select(e => e.Id));
         }
+    }
+
+    [Fact]
+    public async Task Telemetry_from_mosquitto_pub_becomes_one_DataReceived_event_per_window_with_the_latest_values()
+    {
+        await using var env = await TestEnvironment.StartAsync(configuration: new Dictionary<string, string?> { ["Events:DataReceivedWindowSeconds"] = "1" });
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var token = (string)(await env.RegisterAsync("dr-1"))["token"]!;
+        await using var stream = await SseReader.OpenAsync(env, "/api/v1/events?type=DataReceived", null, cancel.Token);
+        var port = env.Application.MqttPort!.Value.ToString(CultureInfo.InvariantCulture);
+
+        // Both messages in one connection, so that one window holds both (the window is 1 s, the run a few ms).
+        var publish = await ExternalProcess.RunAsync(
+            "mosquitto_pub",
+            ["-h", "127.0.0.1", "-p", port, "-i", "dr-1", "-u", "dr-1", "-P", token, "-q", "1", "-t", "sensor/dr-1/telemetry", "-l"],
+            standardInput: """
+                {"ts":1767225600000,"values":{"temperature":21.5,"humidity":40}}
+                {"ts":1767225601000,"values":{"temperature":22.0}}
+
+                """);
+        Assert.True(publish.ExitCode == 0, publish.ToString());
+
+        var events = new List<SseEvent>();
+        while (events.Sum(e => (long)e.Data["payload"]!["messages"]!) < 2)
+        {
+            events.AddRange(await stream.ReadAsync(1, cancel.Token));
+        }
+
+        Assert.All(events, e => Assert.Equal("dr-1", (string?)e.Data["payload"]!["device_id"]));
+        Assert.Equal(3, events.Sum(e => (long)e.Data["payload"]!["points"]!));
+        var last = events[^1].Data["payload"]!;
+        Assert.Equal(22.0, (double)last["metrics"]!["temperature"]!["value"]!);
+        Assert.Equal("2026-01-01T00:00:01.000Z", (string?)last["last_timestamp"]);
     }
 
     [Fact]
