@@ -1,5 +1,7 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using Fieldline.Tests.Infrastructure;
 using MQTTnet;
@@ -64,6 +66,90 @@ public sealed class CrashTests
             while (cursor is not null);
 
             Assert.Equal(Enumerable.Range(0, messages).Select(i => (double)i), values);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Shadows_pending_commands_and_webhooks_acknowledged_before_a_kill_9_are_there_after_restart()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync(failFirst: 0);
+        var dataDir = TestEnvironment.NewTempDirectory();
+        try
+        {
+            string token, commandId, webhookId;
+            using (var first = await FieldlineProcess.StartAsync(dataDir, AdminKey))
+            {
+                using var http = Client(first);
+                using (var created = await http.PostAsJsonAsync("/api/v1/devices", new { device_id = "kill-1", name = "Kill", type = "actuator" }))
+                {
+                    created.EnsureSuccessStatusCode();
+                    token = (await created.Content.ReadFromJsonAsync<JsonObject>())!["token"]!.GetValue<string>();
+                }
+
+                using (var webhook = await http.PostAsJsonAsync("/api/v1/webhooks", new { url = receiver.Url, event_types = new[] { "DeviceDeleted" }, secret = "a-secret-that-survives-kill-9" }))
+                {
+                    webhook.EnsureSuccessStatusCode();
+                    webhookId = (await webhook.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+                }
+
+                using (var patch = await http.PatchAsync("/api/v1/devices/kill-1/shadow", JsonContent.Create(new { state = new { desired = new { mode = "eco", fan = new { speed = 3 } } } })))
+                {
+                    patch.EnsureSuccessStatusCode();
+                }
+
+                // The device reports over MQTT: the PUBACK follows the shadow write.
+                await using (var device = await DeviceMqttClient.ConnectAsync(first.MqttPort, "kill-1", token))
+                {
+                    await device.PublishAsync("device/kill-1/shadow/update", """{"state":{"reported":{"mode":"normal","fan":{"speed":3}}}}""");
+                }
+
+                // Created while the device is offline: stays pending in the queue.
+                using (var command = await http.PostAsJsonAsync("/api/v1/devices/kill-1/commands", new { type = "reboot", parameters = new { delay_s = 5 }, timeout_s = 60 }))
+                {
+                    command.EnsureSuccessStatusCode();
+                    commandId = (await command.Content.ReadFromJsonAsync<JsonObject>())!["command_id"]!.GetValue<string>();
+                }
+
+                first.KillHard();
+            }
+
+            using var second = await FieldlineProcess.StartAsync(dataDir, AdminKey);
+            using var query = Client(second);
+            var shadow = (await query.GetFromJsonAsync<JsonObject>("/api/v1/devices/kill-1/shadow"))!;
+            var pending = (await query.GetFromJsonAsync<JsonObject>($"/api/v1/devices/kill-1/commands/{commandId}"))!;
+            var webhooks = (await query.GetFromJsonAsync<JsonObject>($"/api/v1/webhooks/{webhookId}"))!;
+
+            Assert.Equal(2, (long)shadow["version"]!);
+            Assert.Equal("""{"mode":"eco"}""", shadow["state"]!["delta"]!.ToJsonString());
+            Assert.Equal("normal", (string?)shadow["state"]!["reported"]!["mode"]);
+            Assert.Equal("pending", (string?)pending["state"]);
+            Assert.Equal(receiver.Url, (string?)webhooks["url"]);
+
+            // The device that comes back gets the delta and the command it missed.
+            await using (var device = await DeviceMqttClient.ConnectAsync(second.MqttPort, "kill-1", token))
+            {
+                await device.SubscribeAsync("device/kill-1/shadow/delta");
+                await device.SubscribeAsync("device/kill-1/command");
+                Assert.Equal("eco", (string?)(await device.NextAsync("device/kill-1/shadow/delta"))["state"]!["mode"]);
+                var command = await device.NextAsync("device/kill-1/command");
+                Assert.Equal(commandId, (string?)command["command_id"]);
+                Assert.Equal(5, (int)command["parameters"]!["delay_s"]!);
+            }
+
+            // The webhook still signs with its secret, read back from the encrypted store.
+            using (var deleted = await query.DeleteAsync("/api/v1/devices/kill-1"))
+            {
+                deleted.EnsureSuccessStatusCode();
+            }
+
+            var request = (await Poll.UntilAsync(() => Task.FromResult(receiver.Requests), r => r.Count > 0, "the DeviceDeleted webhook"))[0];
+            var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData("a-secret-that-survives-kill-9"u8, Encoding.UTF8.GetBytes(request.Body)));
+            Assert.Equal("DeviceDeleted", request.EventType);
+            Assert.Equal(expected, request.Signature);
         }
         finally
         {

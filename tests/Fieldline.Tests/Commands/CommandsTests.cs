@@ -79,6 +79,35 @@ public sealed class CommandsTests
     }
 
     [Fact]
+    public async Task Mosquitto_clients_playing_the_device_receive_a_queued_command_at_connect_and_answer_it()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("mq-valve", "actuator"))["token"]!;
+        var port = env.Application.MqttPort!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var id = (string)(await CreateAsync(env, "mq-valve", """{"type":"open","parameters":{"percent":40},"timeout_s":30}"""))["command_id"]!;
+
+        // The device was offline when the command was made: subscribing delivers it.
+        var received = await ExternalProcess.RunAsync(
+            "mosquitto_sub", ["-h", "127.0.0.1", "-p", port, "-i", "mq-valve", "-u", "mq-valve", "-P", token, "-q", "1", "-t", "device/mq-valve/command", "-C", "1", "-W", "20"]);
+        Assert.True(received.ExitCode == 0, received.ToString());
+        var command = JsonNode.Parse(received.Output)!;
+        var delivered = await Poll.UntilAsync(() => GetAsync(env, "mq-valve", id), c => (string?)c["state"] == "delivered", "the command delivered (mosquitto_sub's PUBACK)");
+
+        var answer = await ExternalProcess.RunAsync(
+            "mosquitto_pub",
+            ["-h", "127.0.0.1", "-p", port, "-V", "mqttv5", "-i", "mq-valve", "-u", "mq-valve", "-P", token, "-q", "1", "-t", "device/mq-valve/response",
+             "-m", $$"""{"command_id":"{{id}}","status":"failed","message":"valve jammed","timestamp":1}"""]);
+        Assert.True(answer.ExitCode == 0, answer.ToString());
+        var outcome = await GetAsync(env, "mq-valve", id);
+
+        Assert.Equal(id, (string?)command["command_id"]);
+        Assert.Equal(40, (int)command["parameters"]!["percent"]!);
+        Assert.NotNull(delivered["delivered_at"]);
+        Assert.Equal("failed", (string?)outcome["state"]);
+        Assert.Equal("valve jammed", (string?)outcome["message"]);
+    }
+
+    [Fact]
     public async Task A_pending_command_survives_a_restart_and_history_is_paged_newest_first()
     {
         var dataDir = TestEnvironment.NewTempDirectory();

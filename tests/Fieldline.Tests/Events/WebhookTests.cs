@@ -4,12 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fieldline.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Fieldline.Tests.Events;
 
@@ -20,7 +14,7 @@ public sealed class WebhookTests
     [Fact]
     public async Task A_receiver_gets_signed_events_again_after_it_returned_500_and_the_figures_show_it()
     {
-        await using var receiver = await Receiver.StartAsync(failFirst: 1);
+        await using var receiver = await WebhookReceiver.StartAsync(failFirst: 1);
         await using var env = await TestEnvironment.StartAsync(configuration: FastRetries);
         var created = await CreateAsync(env, $$"""{"url":"{{receiver.Url}}","event_types":["DeviceRegistered"]}""");
         var secret = (string)created["secret"]!;
@@ -50,7 +44,7 @@ public sealed class WebhookTests
     [Fact]
     public async Task A_webhook_survives_a_restart_and_keeps_signing_with_its_secret()
     {
-        await using var receiver = await Receiver.StartAsync(failFirst: 0);
+        await using var receiver = await WebhookReceiver.StartAsync(failFirst: 0);
         var dataDir = TestEnvironment.NewTempDirectory();
         try
         {
@@ -77,7 +71,7 @@ public sealed class WebhookTests
     [Fact]
     public async Task A_receiver_that_keeps_failing_opens_the_circuit_and_is_no_longer_called()
     {
-        await using var receiver = await Receiver.StartAsync(failFirst: int.MaxValue);
+        await using var receiver = await WebhookReceiver.StartAsync(failFirst: int.MaxValue);
         await using var env = await TestEnvironment.StartAsync(configuration: new Dictionary<string, string?>
         {
             ["Webhooks:MaximumRetries"] = "1",
@@ -124,61 +118,5 @@ public sealed class WebhookTests
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"expected 201, saw {(int)response.StatusCode}: {text}");
         return JsonNode.Parse(text)!.AsObject();
-    }
-
-    private sealed record ReceivedRequest(int Status, string EventType, string EventId, string Signature, string Body);
-
-    /// <summary>A small HTTP receiver on 127.0.0.1 with a port from the OS; answers 500 to its first <c>failFirst</c> requests.</summary>
-    private sealed class Receiver : IAsyncDisposable
-    {
-        private readonly WebApplication _app;
-        private readonly List<ReceivedRequest> _requests = [];
-
-        private Receiver(WebApplication app) => _app = app;
-
-        public string Url { get; private set; } = "";
-
-        public IReadOnlyList<ReceivedRequest> Requests
-        {
-            get
-            {
-                lock (_requests)
-                {
-                    return [.. _requests];
-                }
-            }
-        }
-
-        public static async Task<Receiver> StartAsync(int failFirst)
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            var app = builder.Build();
-            var receiver = new Receiver(app);
-            var count = 0;
-            app.MapPost("/hook", async (HttpContext context) =>
-            {
-                using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
-                var body = await reader.ReadToEndAsync();
-                var status = Interlocked.Increment(ref count) <= failFirst ? 500 : 200;
-                lock (receiver._requests)
-                {
-                    receiver._requests.Add(new ReceivedRequest(
-                        status,
-                        context.Request.Headers["X-Fieldline-Event"].ToString(),
-                        context.Request.Headers["X-Fieldline-Event-Id"].ToString(),
-                        context.Request.Headers["X-Fieldline-Signature"].ToString(),
-                        body));
-                }
-
-                return Results.StatusCode(status);
-            });
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            receiver.Url = address.TrimEnd('/') + "/hook";
-            return receiver;
-        }
-
-        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
     }
 }

@@ -26,11 +26,14 @@ internal sealed class DeviceMqttClient : IAsyncDisposable
 
     public IMqttClient Client { get; }
 
-    public static async Task<DeviceMqttClient> ConnectAsync(TestEnvironment env, string deviceId, string token, MQTTnet.Formatter.MqttProtocolVersion version = MQTTnet.Formatter.MqttProtocolVersion.V500)
+    public static Task<DeviceMqttClient> ConnectAsync(TestEnvironment env, string deviceId, string token, MQTTnet.Formatter.MqttProtocolVersion version = MQTTnet.Formatter.MqttProtocolVersion.V500) =>
+        ConnectAsync(env.Application.MqttPort!.Value, deviceId, token, version);
+
+    public static async Task<DeviceMqttClient> ConnectAsync(int port, string deviceId, string token, MQTTnet.Formatter.MqttProtocolVersion version = MQTTnet.Formatter.MqttProtocolVersion.V500)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var device = new DeviceMqttClient(client);
-        await client.ConnectAsync(MqttTestClient.Options(env, deviceId, deviceId, token, version));
+        await client.ConnectAsync(MqttTestClient.Options(port, deviceId, deviceId, token, version));
         return device;
     }
 

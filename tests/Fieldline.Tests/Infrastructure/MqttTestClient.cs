@@ -6,10 +6,13 @@ namespace Fieldline.Tests.Infrastructure;
 /// <summary>MQTTnet clients connected to a test environment's broker.</summary>
 internal static class MqttTestClient
 {
-    public static MqttClientOptions Options(TestEnvironment environment, string clientId, string? username, string? password, MqttProtocolVersion version = MqttProtocolVersion.V500, bool cleanStart = true, TimeSpan? keepAlive = null)
+    public static MqttClientOptions Options(TestEnvironment environment, string clientId, string? username, string? password, MqttProtocolVersion version = MqttProtocolVersion.V500, bool cleanStart = true, TimeSpan? keepAlive = null) =>
+        Options(environment.Application.MqttPort!.Value, clientId, username, password, version, cleanStart, keepAlive);
+
+    public static MqttClientOptions Options(int port, string clientId, string? username, string? password, MqttProtocolVersion version = MqttProtocolVersion.V500, bool cleanStart = true, TimeSpan? keepAlive = null)
     {
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer("127.0.0.1", environment.Application.MqttPort!.Value)
+            .WithTcpServer("127.0.0.1", port)
             .WithClientId(clientId)
             .WithProtocolVersion(version)
             .WithCleanStart(cleanStart)
