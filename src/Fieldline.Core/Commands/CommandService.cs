@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
+using Fieldline.Core.Observability;
 
 namespace Fieldline.Core.Commands;
 
@@ -38,13 +40,22 @@ public sealed class CommandService
     private readonly ICommandTransport _transport;
     private readonly TimeProvider _timeProvider;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<DeviceCommand>> _waiters = new(StringComparer.Ordinal);
+    private readonly Counter<long> _states;
+    private readonly Histogram<double> _duration;
 
-    public CommandService(ICommandStore store, IDeviceRegistry registry, ICommandTransport transport, TimeProvider timeProvider)
+    public CommandService(ICommandStore store, IDeviceRegistry registry, ICommandTransport transport, TimeProvider timeProvider, IMeterFactory? meterFactory = null)
     {
         _store = store;
         _registry = registry;
         _transport = transport;
         _timeProvider = timeProvider;
+        var meter = meterFactory?.Create(MetricNames.CommandsMeter) ?? new Meter(MetricNames.CommandsMeter);
+        _states = meter.CreateCounter<long>(MetricNames.CommandStates, description: "Command state changes by the state entered; pending counts the commands created");
+        _duration = meter.CreateHistogram(
+            MetricNames.CommandDuration,
+            unit: "s",
+            description: "Time from a command's creation to its outcome, by final state",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = MetricNames.LatencyBuckets });
     }
 
     /// <summary>Raised after a command's state changed in the store. Handlers must not block.</summary>
@@ -70,6 +81,7 @@ public sealed class CommandService
             Timeout = timeout,
         };
         await _store.CreateAsync(command, cancellationToken).ConfigureAwait(false);
+        Record(command);
         StateChanged?.Invoke(command);
         Send(command);
         return new CommandOutcome(CommandStatus.Ok, command);
@@ -181,6 +193,7 @@ public sealed class CommandService
             return false;
         }
 
+        Record(command);
         StateChanged?.Invoke(command);
         if (command.IsFinished && _waiters.TryRemove(command.CommandId, out var waiter))
         {
@@ -188,6 +201,16 @@ public sealed class CommandService
         }
 
         return true;
+    }
+
+    private void Record(DeviceCommand command)
+    {
+        var state = new KeyValuePair<string, object?>("state", WireNames.Name(command.State));
+        _states.Add(1, state);
+        if (command is { IsFinished: true, CompletedAt: { } completed })
+        {
+            _duration.Record((completed - command.CreatedAt).TotalSeconds, state);
+        }
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;

@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Fieldline.Core.Observability;
 
 namespace Fieldline.Core.Events;
 
@@ -34,11 +36,16 @@ public sealed class EventBus
     private readonly Lock _gate = new();
     private readonly PlatformEvent?[] _recent = new PlatformEvent?[Retention];
     private readonly List<Subscription> _subscriptions = [];
+    private readonly Counter<long> _published;
+    private readonly Counter<long> _lagged;
     private long _sequence;
 
-    public EventBus(TimeProvider timeProvider)
+    public EventBus(TimeProvider timeProvider, IMeterFactory? meterFactory = null)
     {
         _timeProvider = timeProvider;
+        var meter = meterFactory?.Create(MetricNames.EventsMeter) ?? new Meter(MetricNames.EventsMeter);
+        _published = meter.CreateCounter<long>(MetricNames.EventsPublished, description: "Events published on the event bus by event_type");
+        _lagged = meter.CreateCounter<long>(MetricNames.EventSubscribersLagged, description: "Event subscribers (SSE streams, webhooks, MQTT) ended because they fell too far behind");
     }
 
     /// <summary>Publishes an event to every subscriber whose filter it matches.</summary>
@@ -54,10 +61,14 @@ public sealed class EventBus
                 if (subscription.Filter.Matches(e) && !subscription.Queue.Writer.TryWrite(e))
                 {
                     // Too far behind: end it; it can resume from the last event it received.
-                    subscription.Queue.Writer.TryComplete(new EventSubscriberLaggedException());
+                    if (subscription.Queue.Writer.TryComplete(new EventSubscriberLaggedException()))
+                    {
+                        _lagged.Add(1);
+                    }
                 }
             }
 
+            _published.Add(1, new KeyValuePair<string, object?>("event_type", eventType));
             return e;
         }
     }

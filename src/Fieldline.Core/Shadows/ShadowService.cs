@@ -1,6 +1,9 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
+using Fieldline.Core.Observability;
 
 namespace Fieldline.Core.Shadows;
 
@@ -60,13 +63,23 @@ public sealed class ShadowService
     private readonly IDeviceRegistry _registry;
     private readonly TimeProvider _timeProvider;
     private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, LockStripes).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly Counter<long> _updates;
+    private readonly Histogram<double> _updateDuration;
 
-    public ShadowService(IShadowStore store, IDeviceRegistry registry, TimeProvider timeProvider, ShadowLimits? limits = null)
+    public ShadowService(IShadowStore store, IDeviceRegistry registry, TimeProvider timeProvider, ShadowLimits? limits = null, IMeterFactory? meterFactory = null)
     {
         _store = store;
         _registry = registry;
         _timeProvider = timeProvider;
         Limits = limits ?? new ShadowLimits();
+        var meter = meterFactory?.Create(MetricNames.ShadowsMeter) ?? new Meter(MetricNames.ShadowsMeter);
+        _updates = meter.CreateCounter<long>(
+            MetricNames.ShadowUpdates, description: "Shadow updates by writer (operator, device, admin_override) and outcome (ok, or why refused)");
+        _updateDuration = meter.CreateHistogram(
+            MetricNames.ShadowUpdateDuration,
+            unit: "s",
+            description: "Time to apply and store a shadow update",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = MetricNames.LatencyBuckets });
     }
 
     public ShadowLimits Limits { get; }
@@ -90,6 +103,16 @@ public sealed class ShadowService
     /// accepted with the current version.
     /// </summary>
     public async Task<ShadowOutcome> UpdateAsync(string deviceId, ShadowUpdate update, ShadowWriter writer, long? expectedVersion, CancellationToken cancellationToken)
+    {
+        var started = _timeProvider.GetTimestamp();
+        var outcome = await ApplyAsync(deviceId, update, writer, expectedVersion, cancellationToken).ConfigureAwait(false);
+        var tags = new TagList { { "writer", WireNames.Name(writer) }, { "outcome", WireNames.Name(outcome.Status) } };
+        _updates.Add(1, tags);
+        _updateDuration.Record(_timeProvider.GetElapsedTime(started).TotalSeconds, tags);
+        return outcome;
+    }
+
+    private async Task<ShadowOutcome> ApplyAsync(string deviceId, ShadowUpdate update, ShadowWriter writer, long? expectedVersion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
         if (writer == ShadowWriter.Operator && (update.Reported is not null || update.ClearReported))

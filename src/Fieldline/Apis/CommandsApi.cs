@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Fieldline.Core;
 using Fieldline.Core.Commands;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -143,7 +144,7 @@ internal static class CommandsApi
         ["device_id"] = command.DeviceId,
         ["type"] = command.Type,
         ["parameters"] = command.Parameters.DeepClone(),
-        ["state"] = WireEnum<CommandState>.Name(command.State),
+        ["state"] = WireNames.Name(command.State),
         ["created_at"] = Iso(command.CreatedAt),
         ["expires_at"] = Iso(command.ExpiresAt),
         ["timeout_s"] = command.Timeout.TotalSeconds,

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using Fieldline.Core;
 using Fieldline.Core.Devices;
 
 namespace Fieldline.Apis;
@@ -92,12 +93,12 @@ internal static partial class DeviceRules
 
     public static DeviceType CheckType(Dictionary<string, string[]> errors, string? type)
     {
-        if (WireEnum<DeviceType>.TryParse(type, out var parsed))
+        if (WireNames.TryParse<DeviceType>(type, out var parsed))
         {
             return parsed;
         }
 
-        errors["type"] = [$"must be one of {WireEnum<DeviceType>.Choices}"];
+        errors["type"] = [$"must be one of {WireNames.Choices<DeviceType>()}"];
         return default;
     }
 
@@ -108,12 +109,12 @@ internal static partial class DeviceRules
             return null;
         }
 
-        if (WireEnum<DeviceStatus>.TryParse(status, out var parsed))
+        if (WireNames.TryParse<DeviceStatus>(status, out var parsed))
         {
             return parsed;
         }
 
-        errors[field] = [$"must be one of {WireEnum<DeviceStatus>.Choices}"];
+        errors[field] = [$"must be one of {WireNames.Choices<DeviceStatus>()}"];
         return null;
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Fieldline.Core;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
 using Fieldline.Core.Telemetry;
@@ -91,7 +92,7 @@ internal static partial class DevicesApi
         services.Events.Publish(EventTypes.DeviceRegistered, "api", device.DeviceId, new JsonObject
         {
             ["device_id"] = device.DeviceId,
-            ["type"] = WireEnum<DeviceType>.Name(device.Type),
+            ["type"] = WireNames.Name(device.Type),
             ["name"] = device.Name,
         });
         return TypedResults.Created($"/api/v1/devices/{device.DeviceId}", DeviceResponse.From(device, token));

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Fieldline.Core;
 using Fieldline.Core.ServiceAccounts;
 
 namespace Fieldline.Apis;
@@ -79,9 +80,9 @@ internal static class ServiceAccountRules
                 continue;
             }
 
-            if (!WireEnum<TopicAction>.TryParse(rule.Action, out var action))
+            if (!WireNames.TryParse<TopicAction>(rule.Action, out var action))
             {
-                errors[$"rules[{i}].action"] = [$"must be one of {WireEnum<TopicAction>.Choices}"];
+                errors[$"rules[{i}].action"] = [$"must be one of {WireNames.Choices<TopicAction>()}"];
             }
 
             if (rule.Pattern is null)

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Fieldline.Apis;
+using Fieldline.Core;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
 using Fieldline.Core.Security;
@@ -41,7 +41,7 @@ internal sealed class FieldlineMqttPolicy(
 {
     private readonly FailedAttemptLimiter _operatorFailures = new(maxFailures: 10, TimeSpan.FromMinutes(1), timeProvider);
     private readonly bool _allowAnonymous = options.Value.Mqtt.AllowAnonymous;
-    private readonly HashSet<DeviceType> _telemetryToReported = [.. options.Value.Shadows.TelemetryToReported.Select(t => WireEnum<DeviceType>.TryParse(t, out var type) ? type : throw new ArgumentException($"Not a device type: {t}"))];
+    private readonly HashSet<DeviceType> _telemetryToReported = [.. options.Value.Shadows.TelemetryToReported.Select(t => WireNames.TryParse<DeviceType>(t, out var type) ? type : throw new ArgumentException($"Not a device type: {t}"))];
     private readonly AnonymousTopicRules _anonymous = new(options.Value.Mqtt.AnonymousDenyPublish, options.Value.Mqtt.AnonymousDenySubscribe);
 
     /// <summary>The user name of the operator login.</summary>
@@ -278,7 +278,7 @@ internal sealed class FieldlineMqttPolicy(
             events.Publish(EventTypes.DeviceDisconnected, "mqtt", device.DeviceId, new JsonObject
             {
                 ["device_id"] = device.DeviceId,
-                ["reason"] = WireEnum<MqttDisconnectKind>.Name(kind),
+                ["reason"] = WireNames.Name(kind),
             });
         }
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using Fieldline.Apis;
 using Fieldline.Broker;
@@ -179,7 +180,8 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
             sp.GetRequiredService<IShadowStore>(),
             sp.GetRequiredService<IDeviceRegistry>(),
             sp.GetRequiredService<TimeProvider>(),
-            configuration.GetSection("Shadows").Get<ShadowLimits>() ?? new ShadowLimits()));
+            configuration.GetSection("Shadows").Get<ShadowLimits>() ?? new ShadowLimits(),
+            sp.GetRequiredService<IMeterFactory>()));
 
         services.Configure<SqliteTelemetryStoreOptions>(configuration.GetSection("Telemetry:Store"));
         services.AddSingleton<ITelemetryStore>(sp => new SqliteTelemetryStore(

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using Fieldline.Apis;
+using Fieldline.Core;
 using Fieldline.Core.Devices;
 using Fieldline.Core.ServiceAccounts;
 using Fieldline.Mqtt.Server;
@@ -29,9 +29,9 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         }
 
         ValidateTls(failures, options);
-        foreach (var type in options.Shadows.TelemetryToReported.Where(t => !WireEnum<DeviceType>.TryParse(t, out _)))
+        foreach (var type in options.Shadows.TelemetryToReported.Where(t => !WireNames.TryParse<DeviceType>(t, out _)))
         {
-            failures.Add($"Shadows:TelemetryToReported must hold device types ({WireEnum<DeviceType>.Choices}); '{type}' is not one.");
+            failures.Add($"Shadows:TelemetryToReported must hold device types ({WireNames.Choices<DeviceType>()}); '{type}' is not one.");
         }
 
         ValidateFilters(failures, "Mqtt:AnonymousDenyPublish", options.Mqtt.AnonymousDenyPublish);

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Fieldline.Apis;
+using Fieldline.Core;
 using Fieldline.Core.Commands;
 using Fieldline.Core.Events;
 using Fieldline.Core.Shadows;
@@ -59,7 +59,7 @@ internal sealed class PlatformEventSources(
         ["device_id"] = command.DeviceId,
         ["command_id"] = command.CommandId,
         ["type"] = command.Type,
-        ["state"] = WireEnum<CommandState>.Name(command.State),
+        ["state"] = WireNames.Name(command.State),
         ["message"] = command.Message,
     });
 }

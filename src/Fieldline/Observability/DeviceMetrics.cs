@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Fieldline.Apis;
+using Fieldline.Core;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Observability;
 
@@ -66,8 +66,8 @@ internal sealed class DeviceMetrics : IDisposable
             {
                 yield return new Measurement<long>(
                     counts.GetValueOrDefault((status, type)),
-                    new KeyValuePair<string, object?>("status", WireEnum<DeviceStatus>.Name(status)),
-                    new KeyValuePair<string, object?>("type", WireEnum<DeviceType>.Name(type)));
+                    new KeyValuePair<string, object?>("status", WireNames.Name(status)),
+                    new KeyValuePair<string, object?>("type", WireNames.Name(type)));
             }
         }
     }
