@@ -165,6 +165,39 @@ internal sealed class MqttWireClient : IDisposable
         payload.Write(span[i..], timestamp);
     }
 
+    /// <summary>Appends a PUBLISH with a payload given as is.</summary>
+    public void AppendPublish(ReadOnlySpan<byte> topic, byte qos, ushort packetId, ReadOnlySpan<byte> payload)
+    {
+        var remaining = 2 + topic.Length + (qos > 0 ? 2 : 0) + (Version == 5 ? 1 : 0) + payload.Length;
+        var span = Reserve(1 + VarIntSize(remaining) + remaining);
+        var i = 0;
+        span[i++] = (byte)(0x30 | (qos << 1));
+        i += WriteVarInt(span[i..], remaining);
+        BinaryPrimitives.WriteUInt16BigEndian(span[i..], (ushort)topic.Length);
+        i += 2;
+        topic.CopyTo(span[i..]);
+        i += topic.Length;
+        if (qos > 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(span[i..], packetId);
+            i += 2;
+        }
+
+        if (Version == 5)
+        {
+            span[i++] = 0;
+        }
+
+        payload.CopyTo(span[i..]);
+    }
+
+    /// <summary>The topic of a received PUBLISH.</summary>
+    public ReadOnlySpan<byte> ReadPublishTopic(int offset, int length)
+    {
+        var body = _receive.AsSpan(offset, length);
+        return body.Slice(2, BinaryPrimitives.ReadUInt16BigEndian(body));
+    }
+
     /// <summary>Appends PUBACK, PUBREC, PUBREL or PUBCOMP (success, so no reason code).</summary>
     public void AppendAck(byte type, ushort packetId)
     {

@@ -12,6 +12,7 @@ using MQTTnet.Protocol;
 //                         [--messages 5000 (per device)] [--values-per-message 10] [--inflight 100]
 //   fieldline-load idle --mqtt-port PORT --pid BROKER_PID [--connections 5000] [--user U --password P] [--settle 3]
 //   fieldline-load fanin|fanout|durable --mqtt-port PORT [broker options] [workload options]: see BrokerUsage below.
+//   fieldline-load shadow|commands --url URL --admin-key KEY --mqtt-port PORT [--devices 1000] ...: see Usage.
 var command = args.Length > 0 ? args[0] : "";
 var options = ParseOptions(args.Skip(1).ToArray());
 try
@@ -23,6 +24,8 @@ try
         "fanin" => await FanIn.RunAsync(options),
         "fanout" => await FanOut.RunAsync(options),
         "durable" => await DurableSession.RunAsync(options),
+        "shadow" => await ShadowUpdates.RunAsync(options),
+        "commands" => await CommandRoundTrips.RunAsync(options),
         _ => Usage(),
     };
 }
@@ -31,7 +34,7 @@ catch (ArgumentException ex)
     Console.Error.WriteLine($"error: {ex.Message}");
     return Usage();
 }
-catch (Exception ex) when (command is "fanin" or "fanout" or "durable")
+catch (Exception ex) when (command is "fanin" or "fanout" or "durable" or "shadow" or "commands")
 {
     // A broker that refused or dropped a client: the run has no figure, and the script says why.
     Console.Error.WriteLine($"error: {command}: {ex.GetType().Name}: {ex.Message}");
@@ -46,6 +49,9 @@ static int Usage()
     Console.Error.WriteLine("                            [--devices-url URL --admin-key KEY (publishers are devices sending telemetry)] [--label fanin]");
     Console.Error.WriteLine("       fieldline-load fanout --mqtt-port PORT [--subscribers 100] [--messages 10000 (published)] [--qos 0]");
     Console.Error.WriteLine("       fieldline-load durable --mqtt-port PORT [--messages 50000] [--store TEXT (printed with the result)]");
+    Console.Error.WriteLine("       fieldline-load shadow --url URL --admin-key KEY --mqtt-port PORT [--devices 1000] [--updates 20 (per device)]");
+    Console.Error.WriteLine("                             or --echo 1 --mqtt-port PORT (any broker: QoS 1 round trips through bench/{id}/echo)");
+    Console.Error.WriteLine("       fieldline-load commands --url URL --admin-key KEY --mqtt-port PORT [--devices 1000] [--commands 5000] [--concurrency 100]");
     Console.Error.WriteLine("         broker options: [--user U --password P] [--mqtt-version 5|4] [--name NAME] [--broker-pid PID --clk-tck 100]");
     Console.Error.WriteLine("                         [--inflight 100] [--payload-size 100] [--timeout 120] [--idle 5]");
     return 2;

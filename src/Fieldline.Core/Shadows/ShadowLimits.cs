@@ -14,4 +14,10 @@ public sealed class ShadowLimits
 
     /// <summary>Most object keys in desired and reported together, at all depths.</summary>
     public int MaximumKeys { get; init; } = 500;
+
+    /// <summary>
+    /// How many shadows this process keeps as it last wrote them, so that a device's next update need not read its
+    /// shadow back from the store (at most <see cref="MaximumStateBytes"/> and metadata each; 0 turns it off).
+    /// </summary>
+    public int RememberedShadows { get; init; } = 10_000;
 }

@@ -58,11 +58,13 @@ public sealed record ShadowChange(DeviceShadow Before, DeviceShadow After);
 public sealed class ShadowService
 {
     private const int LockStripes = 64;
+    private const int MaximumAttempts = 3;
 
     private readonly IShadowStore _store;
     private readonly IDeviceRegistry _registry;
     private readonly TimeProvider _timeProvider;
     private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, LockStripes).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly RecentShadows _recent;
     private readonly Counter<long> _updates;
     private readonly Histogram<double> _updateDuration;
 
@@ -72,6 +74,7 @@ public sealed class ShadowService
         _registry = registry;
         _timeProvider = timeProvider;
         Limits = limits ?? new ShadowLimits();
+        _recent = new RecentShadows(Limits.RememberedShadows);
         var meter = meterFactory?.Create(MetricNames.ShadowsMeter) ?? new Meter(MetricNames.ShadowsMeter);
         _updates = meter.CreateCounter<long>(
             MetricNames.ShadowUpdates, description: "Shadow updates by writer (operator, device, admin_override) and outcome (ok, or why refused)");
@@ -126,69 +129,97 @@ public sealed class ShadowService
             return new ShadowOutcome(ShadowStatus.Invalid, null, "The update has neither state.desired nor state.reported.");
         }
 
-        if (await _registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false) is null)
-        {
-            return new ShadowOutcome(ShadowStatus.DeviceNotFound, null, $"No device has the id '{deviceId}'.");
-        }
-
         var gate = Lock(deviceId);
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var before = await LoadAsync(deviceId, cancellationToken).ConfigureAwait(false);
-            if (expectedVersion is { } expected && expected != before.Version)
+            // First from what this process last wrote, which saves reading the shadow back before each write. The
+            // conditional write below finds out when another writer (another instance, a deletion) changed it
+            // since; then the stored shadow is read and, when the caller asked for no particular version, the
+            // update is applied again to it.
+            for (var attempt = 0; ; attempt++)
             {
-                return new ShadowOutcome(ShadowStatus.VersionConflict, before, $"The shadow is at version {before.Version}, not {expected}.");
-            }
+                var cached = attempt == 0 ? _recent.Get(deviceId) : null;
+                if (cached is null && await _registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false) is null)
+                {
+                    _recent.Forget(deviceId);
+                    return new ShadowOutcome(ShadowStatus.DeviceNotFound, null, $"No device has the id '{deviceId}'.");
+                }
 
-            var now = _timeProvider.GetUtcNow();
-            var timestamp = now.ToUnixTimeSeconds();
-            var desired = (JsonObject)before.Desired.DeepClone();
-            var reported = (JsonObject)before.Reported.DeepClone();
-            var desiredMetadata = (JsonObject)before.DesiredMetadata.DeepClone();
-            var reportedMetadata = (JsonObject)before.ReportedMetadata.DeepClone();
-            var changed = false;
-            if (update.ClearDesired && desired.Count > 0)
-            {
-                desired.Clear();
-                desiredMetadata.Clear();
-                changed = true;
-            }
+                var before = cached is not null ? DeviceShadow.FromStored(cached) : await LoadAsync(deviceId, cancellationToken).ConfigureAwait(false);
+                if (expectedVersion is { } expected && expected != before.Version)
+                {
+                    if (cached is not null)
+                    {
+                        continue;
+                    }
 
-            if (update.ClearReported && reported.Count > 0)
-            {
-                reported.Clear();
-                reportedMetadata.Clear();
-                changed = true;
-            }
+                    return new ShadowOutcome(ShadowStatus.VersionConflict, before, $"The shadow is at version {before.Version}, not {expected}.");
+                }
 
-            changed |= update.Desired is not null && ShadowDocuments.Merge(desired, desiredMetadata, update.Desired, timestamp);
-            changed |= update.Reported is not null && ShadowDocuments.Merge(reported, reportedMetadata, update.Reported, timestamp);
-            if (!changed)
-            {
-                return new ShadowOutcome(ShadowStatus.Ok, before);
-            }
+                var now = _timeProvider.GetUtcNow();
+                var timestamp = now.ToUnixTimeSeconds();
+                var desired = (JsonObject)before.Desired.DeepClone();
+                var reported = (JsonObject)before.Reported.DeepClone();
+                var desiredMetadata = (JsonObject)before.DesiredMetadata.DeepClone();
+                var reportedMetadata = (JsonObject)before.ReportedMetadata.DeepClone();
+                var changed = false;
+                if (update.ClearDesired && desired.Count > 0)
+                {
+                    desired.Clear();
+                    desiredMetadata.Clear();
+                    changed = true;
+                }
 
-            if (CheckLimits(desired, reported) is { } refusal)
-            {
-                return refusal;
-            }
+                if (update.ClearReported && reported.Count > 0)
+                {
+                    reported.Clear();
+                    reportedMetadata.Clear();
+                    changed = true;
+                }
 
-            var after = new DeviceShadow(deviceId, before.Version + 1, desired, reported, desiredMetadata, reportedMetadata, now);
-            if (!await _store.SaveAsync(new StoredShadow(deviceId, after.Version, after.ToStoredJson(), now), before.Version, cancellationToken).ConfigureAwait(false))
-            {
-                var current = await LoadAsync(deviceId, cancellationToken).ConfigureAwait(false);
-                return new ShadowOutcome(ShadowStatus.VersionConflict, current, $"The shadow was changed meanwhile (now version {current.Version}); read it and try again.");
-            }
+                changed |= update.Desired is not null && ShadowDocuments.Merge(desired, desiredMetadata, update.Desired, timestamp);
+                changed |= update.Reported is not null && ShadowDocuments.Merge(reported, reportedMetadata, update.Reported, timestamp);
+                if (!changed)
+                {
+                    return new ShadowOutcome(ShadowStatus.Ok, before);
+                }
 
-            Changed?.Invoke(new ShadowChange(before, after));
-            return new ShadowOutcome(ShadowStatus.Ok, after);
+                if (CheckLimits(desired, reported) is { } refusal)
+                {
+                    return refusal;
+                }
+
+                var after = new DeviceShadow(deviceId, before.Version + 1, desired, reported, desiredMetadata, reportedMetadata, now);
+                var stored = new StoredShadow(deviceId, after.Version, after.ToStoredJson(), now);
+                if (!await _store.SaveAsync(stored, before.Version, cancellationToken).ConfigureAwait(false))
+                {
+                    _recent.Forget(deviceId);
+                    if (expectedVersion is null && attempt < MaximumAttempts - 1)
+                    {
+                        continue;
+                    }
+
+                    var current = await LoadAsync(deviceId, cancellationToken).ConfigureAwait(false);
+                    return new ShadowOutcome(ShadowStatus.VersionConflict, current, $"The shadow was changed meanwhile (now version {current.Version}); read it and try again.");
+                }
+
+                _recent.Remember(stored);
+                Changed?.Invoke(new ShadowChange(before, after));
+                return new ShadowOutcome(ShadowStatus.Ok, after);
+            }
         }
         finally
         {
             gate.Release();
         }
     }
+
+    /// <summary>
+    /// Forgets what this process remembers of a device's shadow; called when the device is deleted, so that a device
+    /// registered again under the same id starts from its own (empty) shadow.
+    /// </summary>
+    public void Forget(string deviceId) => _recent.Forget(deviceId);
 
     /// <summary>Removes a device's shadow (desired, reported and version); the next write starts again at version 1.</summary>
     public async Task<ShadowOutcome> DeleteAsync(string deviceId, long? expectedVersion, CancellationToken cancellationToken)
@@ -209,6 +240,7 @@ public sealed class ShadowService
             }
 
             var after = DeviceShadow.Empty(deviceId);
+            _recent.Forget(deviceId);
             if (await _store.DeleteAsync(deviceId, cancellationToken).ConfigureAwait(false))
             {
                 Changed?.Invoke(new ShadowChange(before, after));

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Fieldline.Core;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
+using Fieldline.Core.Shadows;
 using Fieldline.Core.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -15,6 +16,7 @@ internal sealed record DeviceServices(
     TelemetryPipeline Pipeline,
     TimeProvider TimeProvider,
     EventBus Events,
+    ShadowService Shadows,
     ILogger<DeviceServices> Logger);
 
 /// <summary>/api/v1/devices: registration, lookup, listing, updates, deletion and token rotation.</summary>
@@ -229,6 +231,7 @@ internal static partial class DevicesApi
         // Points of the device still in the pipeline are written first, or they would bring its series back. The
         // deletion then runs to the end even if the client goes away: the registry row is already gone.
         services.Connections.Disconnect(deviceId);
+        services.Shadows.Forget(deviceId);
         await services.Pipeline.FlushAsync(CancellationToken.None);
         await services.Telemetry.DeleteDeviceAsync(deviceId, CancellationToken.None);
         LogDeviceDeleted(services.Logger, deviceId);
