@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
 
 namespace Fieldline.Storage.Sqlite;
@@ -105,7 +106,10 @@ public sealed class SqliteRegistryDatabase : IDisposable
     /// <summary>SQLITE_CONSTRAINT_PRIMARYKEY.</summary>
     internal const int SqliteConstraintPrimaryKey = 1555;
 
+    private const int MaximumConfiguredHandles = 1024;
+
     private readonly string _connectionString;
+    private readonly ConcurrentDictionary<nint, byte> _configuredHandles = new();
 
     /// <summary>Points at <c>fieldline.db</c> in <paramref name="dataDirectory"/>; nothing is opened until used.</summary>
     public SqliteRegistryDatabase(string dataDirectory)
@@ -176,10 +180,23 @@ public sealed class SqliteRegistryDatabase : IDisposable
             await connection.OpenAsync(cancellationToken);
 
             // NORMAL is durable in WAL mode except for the last commits on power loss, which is acceptable
-            // for registry writes and far cheaper than an fsync per commit.
-            await using var pragma = connection.CreateCommand();
-            pragma.CommandText = "PRAGMA synchronous = NORMAL;";
-            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            // for registry writes and far cheaper than an fsync per commit. A pooled connection keeps the setting of
+            // its SQLite handle, so each handle is set once rather than at every open. Should a new handle come at
+            // the address of a closed one, it keeps SQLite's default, FULL, which is only slower.
+            var handle = connection.Handle!.DangerousGetHandle();
+            if (!_configuredHandles.ContainsKey(handle))
+            {
+                await using var pragma = connection.CreateCommand();
+                pragma.CommandText = "PRAGMA synchronous = NORMAL;";
+                await pragma.ExecuteNonQueryAsync(cancellationToken);
+                if (_configuredHandles.Count >= MaximumConfiguredHandles)
+                {
+                    _configuredHandles.Clear();
+                }
+
+                _configuredHandles.TryAdd(handle, 0);
+            }
+
             return connection;
         }
         catch

@@ -175,16 +175,14 @@ public sealed class CommandService
         return ended;
     }
 
-    private void Send(DeviceCommand command) => _transport.Send(command, () => _ = MarkDeliveredAsync(command.CommandId));
+    private void Send(DeviceCommand command) => _transport.Send(command, () => _ = MarkDeliveredAsync(command));
 
-    private async Task MarkDeliveredAsync(string commandId)
-    {
-        var command = await _store.GetAsync(commandId, CancellationToken.None).ConfigureAwait(false);
-        if (command is { State: CommandState.Pending })
-        {
-            await TransitionAsync(command with { State = CommandState.Delivered, DeliveredAt = _timeProvider.GetUtcNow() }, CommandState.Pending, CancellationToken.None).ConfigureAwait(false);
-        }
-    }
+    /// <summary>
+    /// The device acknowledged <paramref name="command"/>, sent while it was pending. The store's compare-and-set on
+    /// the state makes this a no-op when the command moved on meanwhile (answered, expired), so it is not read back.
+    /// </summary>
+    private Task<bool> MarkDeliveredAsync(DeviceCommand command) =>
+        TransitionAsync(command with { State = CommandState.Delivered, DeliveredAt = _timeProvider.GetUtcNow() }, CommandState.Pending, CancellationToken.None);
 
     private async Task<bool> TransitionAsync(DeviceCommand command, CommandState expected, CancellationToken cancellationToken)
     {
