@@ -45,7 +45,7 @@ RESULTS="$WORK/results"
 load() {
     local round=$1
     shift
-    "$LOAD_PUB/fieldline-load" "$@" --devices "$DEVICES" --clk-tck "$CLK_TCK" --timeout 600 | tee /dev/stderr |
+    "$LOAD_PUB/fieldline-load" "$@" --devices "$DEVICES" --clk-tck "$CLK_TCK" --timeout 600 | tee -a /dev/stderr |
         grep '^result ' | sed "s/^result /result round=$round /" >>"$RESULTS"
 }
 
@@ -65,9 +65,15 @@ med() {
 
 echo
 echo "== summary: $DEVICES devices connected, median of $ROUNDS round(s); $(nproc) cores, $(/usr/sbin/mosquitto -h 2>&1 | head -1)"
-printf '  %-58s %10s %9s %9s %12s\n' "" "per s" "p50 ms" "p99 ms" "broker us/op"
+printf '  %-58s %10s %9s %9s %12s   %s\n' "" "per s" "p50 ms" "p99 ms" "broker us/op" "per s, rounds"
+# spread WORKLOAD BROKER KEY: "min-max" over the rounds.
+spread() {
+    grep " broker=$2 " "$RESULTS" | grep " workload=$1 " | tr ' ' '\n' | grep "^$3=" | cut -d= -f2 | sort -g |
+        awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR > 1) printf "%.0f-%.0f", lo, hi }'
+}
 row() {
-    printf '  %-58s %10.0f %9.2f %9.2f %12.1f\n' "$1" "$(med "$2" "$3" per_s)" "$(med "$2" "$3" p50_ms)" "$(med "$2" "$3" p99_ms)" "$(med "$2" "$3" broker_us_per_op)"
+    printf '  %-58s %10.0f %9.2f %9.2f %12.1f   %s\n' "$1" "$(med "$2" "$3" per_s)" "$(med "$2" "$3" p50_ms)" "$(med "$2" "$3" p99_ms)" \
+        "$(med "$2" "$3" broker_us_per_op)" "$(spread "$2" "$3" per_s)"
 }
 row "Fieldline shadow update (reported -> update/accepted)" shadow fieldline
 row "mosquitto QoS 1 echo (publish -> own message back)" echo mosquitto
