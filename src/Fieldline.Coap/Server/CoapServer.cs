@@ -1,0 +1,341 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Fieldline.Coap.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Fieldline.Coap.Server;
+
+/// <summary>
+/// A CoAP server over UDP (RFC 7252): routes requests to <see cref="CoapResource"/>s by path, answers Confirmable
+/// requests piggybacked on the ACK (or with an empty ACK first and a separate response when the resource is slow),
+/// and recognises retransmissions by message id so that a resource runs once per request.
+/// </summary>
+/// <remarks>
+/// Design note. Nothing a peer sends can take the server down: a malformed Confirmable message gets a Reset (§4.2),
+/// anything else malformed is dropped (§4.3), and a resource that throws answers 5.00. Exchanges are keyed by the
+/// peer's endpoint and message id and kept for <see cref="CoapServerOptions.ExchangeLifetime"/> with the response
+/// that was sent, which a retransmitted request gets again.
+/// </remarks>
+public sealed partial class CoapServer : IAsyncDisposable
+{
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(10);
+
+    private readonly CoapServerOptions _options;
+    private readonly IReadOnlyList<CoapResource> _resources;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly Socket _socket;
+    private readonly ConcurrentDictionary<ExchangeKey, Exchange> _exchanges = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _receiving = Task.CompletedTask;
+    private long _lastSweep;
+    private int _nextMessageId = Random.Shared.Next(ushort.MaxValue);
+
+    public CoapServer(CoapServerOptions options, IEnumerable<CoapResource> resources, TimeProvider timeProvider, ILogger<CoapServer> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _resources = [.. resources];
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _socket = new Socket(options.Address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        if (options.Address.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            _socket.DualMode = true;
+        }
+    }
+
+    /// <summary>Where the server listens once started.</summary>
+    public IPEndPoint? LocalEndPoint => _socket.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Binds the socket and starts receiving.</summary>
+    public void Start()
+    {
+        _socket.Bind(new IPEndPoint(_options.Address, _options.Port));
+        _lastSweep = _timeProvider.GetTimestamp();
+        _receiving = Task.Run(ReceiveLoopAsync);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        _socket.Dispose();
+        await _receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopping.Dispose();
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        // One byte more than the largest message: a datagram that fills it is too large.
+        var buffer = new byte[_options.MaximumMessageSize + 1];
+        EndPoint any = new IPEndPoint(_options.Address, 0);
+        while (!_stopping.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                continue; // an ICMP port unreachable of an earlier send, or a datagram larger than the buffer
+            }
+
+            try
+            {
+                OnDatagram(buffer.AsSpan(0, received.ReceivedBytes), (IPEndPoint)received.RemoteEndPoint);
+            }
+            catch (Exception e)
+            {
+                LogDatagramFailed(e);
+            }
+
+            SweepExchanges();
+        }
+    }
+
+    private void OnDatagram(ReadOnlySpan<byte> datagram, IPEndPoint remote)
+    {
+        var error = CoapMessageView.TryParse(datagram, out var message);
+        if (error != CoapFormatError.None)
+        {
+            // §4.2: a Confirmable message that cannot be processed is rejected with a Reset; §3: a wrong version is ignored.
+            if (message.HasHeader && message.Type == CoapMessageType.Confirmable && error != CoapFormatError.UnsupportedVersion)
+            {
+                SendEmpty(CoapMessageType.Reset, message.MessageId, remote);
+            }
+
+            return;
+        }
+
+        if (message.Type is CoapMessageType.Acknowledgement or CoapMessageType.Reset)
+        {
+            return; // nothing of ours awaits acknowledgement yet
+        }
+
+        if (message.Code.IsEmpty)
+        {
+            // A CoAP ping (§4.3): a Confirmable empty message is answered with a Reset.
+            if (message.Type == CoapMessageType.Confirmable)
+            {
+                SendEmpty(CoapMessageType.Reset, message.MessageId, remote);
+            }
+
+            return;
+        }
+
+        if (!message.Code.IsRequest)
+        {
+            if (message.Type == CoapMessageType.Confirmable)
+            {
+                SendEmpty(CoapMessageType.Reset, message.MessageId, remote);
+            }
+
+            return;
+        }
+
+        var key = new ExchangeKey(remote, message.MessageId);
+        var exchange = new Exchange(_timeProvider.GetTimestamp());
+        if (!_exchanges.TryAdd(key, exchange))
+        {
+            // A retransmission (§4.5): the same answer again once there is one; the resource does not run twice.
+            if (_exchanges.TryGetValue(key, out var seen) && seen.Response is { } sent)
+            {
+                Send(sent, remote);
+            }
+
+            return;
+        }
+
+        if (datagram.Length > _options.MaximumMessageSize)
+        {
+            Respond(message.Type, message.MessageId, message.Token, remote, exchange, CoapResponse.Text(
+                CoapCode.RequestEntityTooLarge, $"A request may be at most {_options.MaximumMessageSize} bytes; use Block1 for more."), separate: false);
+            return;
+        }
+
+        var request = new CoapRequest(message, remote);
+        _ = HandleAsync(request, exchange);
+    }
+
+    private async Task HandleAsync(CoapRequest request, Exchange exchange)
+    {
+        var handling = DispatchAsync(request).AsTask();
+        var separate = false;
+        if (request.Type == CoapMessageType.Confirmable && !handling.IsCompleted)
+        {
+            try
+            {
+                await handling.WaitAsync(_options.SeparateResponseDelay, _timeProvider, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Acknowledge now so that the client stops retransmitting; the response follows on its own (§5.2.2).
+                exchange.Response = SendEmpty(CoapMessageType.Acknowledgement, request.MessageId, request.Remote);
+                separate = true;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
+        var response = await handling.ConfigureAwait(false);
+        Respond(request.Type, request.MessageId, request.Token, request.Remote, exchange, response, separate);
+    }
+
+    private async ValueTask<CoapResponse> DispatchAsync(CoapRequest request)
+    {
+        foreach (var (number, value) in request.Options)
+        {
+            if (number is CoapOptionNumber.ProxyUri or CoapOptionNumber.ProxyScheme)
+            {
+                return CoapResponse.Text(new CoapCode(5, 5), "This server is no proxy.");
+            }
+
+            var known = CoapOptionNumber.TryGetLengthRange(number, out var minimum, out var maximum);
+            if (CoapOptionNumber.IsCritical(number) && (!known || value.Length < minimum || value.Length > maximum))
+            {
+                return CoapResponse.Text(CoapCode.BadOption, $"Option {number} is not understood or has a bad length.");
+            }
+        }
+
+        CoapResource? found = null;
+        foreach (var resource in _resources)
+        {
+            if (!resource.Matches(request.Path))
+            {
+                continue;
+            }
+
+            found ??= resource;
+            if (resource.Methods.Contains(request.Method))
+            {
+                try
+                {
+                    return await resource.HandleAsync(request, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
+                {
+                    LogResourceFailed(e, string.Join('/', request.Path));
+                    return CoapResponse.Text(CoapCode.InternalServerError, "The request failed on the server.");
+                }
+            }
+        }
+
+        return found is null
+            ? CoapResponse.Text(CoapCode.NotFound, $"No resource at /{string.Join('/', request.Path)}.")
+            : CoapResponse.Text(CoapCode.MethodNotAllowed, "Allowed: " + string.Join(", ", found.Methods.Select(MethodName)));
+    }
+
+    private void Respond(CoapMessageType requestType, ushort requestId, ReadOnlySpan<byte> token, IPEndPoint remote, Exchange exchange, CoapResponse response, bool separate)
+    {
+        // Piggybacked on the ACK of a Confirmable request; otherwise a message of its own (§5.2.2, §5.2.3).
+        var (type, messageId) = requestType == CoapMessageType.Confirmable && !separate
+            ? (CoapMessageType.Acknowledgement, requestId)
+            : (requestType == CoapMessageType.Confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, NextMessageId());
+        var buffer = new byte[_options.MaximumMessageSize];
+        var writer = new CoapMessageWriter(buffer, type, response.Code, messageId, token);
+        var contentFormatWritten = response.ContentFormat is null;
+        foreach (var (number, value) in response.Options)
+        {
+            if (!contentFormatWritten && number > CoapOptionNumber.ContentFormat)
+            {
+                writer.WriteOption(CoapOptionNumber.ContentFormat, (uint)response.ContentFormat!.Value);
+                contentFormatWritten = true;
+            }
+
+            writer.WriteOption(number, value);
+        }
+
+        if (!contentFormatWritten)
+        {
+            writer.WriteOption(CoapOptionNumber.ContentFormat, (uint)response.ContentFormat!.Value);
+        }
+
+        writer.WritePayload(response.Payload ?? []);
+        var bytes = writer.Written.ToArray();
+        if (!separate)
+        {
+            exchange.Response = bytes;
+        }
+
+        Send(bytes, remote);
+    }
+
+    private byte[] SendEmpty(CoapMessageType type, ushort messageId, IPEndPoint remote)
+    {
+        var bytes = new byte[4];
+        _ = new CoapMessageWriter(bytes, type, CoapCode.Empty, messageId, []);
+        Send(bytes, remote);
+        return bytes;
+    }
+
+    private void Send(byte[] datagram, IPEndPoint remote)
+    {
+        try
+        {
+            _socket.SendTo(datagram, SocketFlags.None, remote);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            LogSendFailed(remote, e.Message);
+        }
+    }
+
+    private ushort NextMessageId() => (ushort)Interlocked.Increment(ref _nextMessageId);
+
+    private void SweepExchanges()
+    {
+        var now = _timeProvider.GetTimestamp();
+        if (_timeProvider.GetElapsedTime(_lastSweep, now) < SweepInterval)
+        {
+            return;
+        }
+
+        _lastSweep = now;
+        foreach (var (key, exchange) in _exchanges)
+        {
+            if (_timeProvider.GetElapsedTime(exchange.Started, now) > _options.ExchangeLifetime)
+            {
+                _exchanges.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private static string MethodName(CoapCode code) => code.Value switch
+    {
+        1 => "GET",
+        2 => "POST",
+        3 => "PUT",
+        4 => "DELETE",
+        _ => code.ToString(),
+    };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A CoAP datagram could not be handled")]
+    private partial void LogDatagramFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The CoAP resource /{Path} failed")]
+    private partial void LogResourceFailed(Exception exception, string path);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sending a CoAP datagram to {Remote} failed: {Reason}")]
+    private partial void LogSendFailed(IPEndPoint remote, string reason);
+
+    private readonly record struct ExchangeKey(IPEndPoint Remote, ushort MessageId);
+
+    private sealed class Exchange(long started)
+    {
+        public long Started { get; } = started;
+
+        public byte[]? Response { get; set; }
+    }
+}

@@ -1,0 +1,22 @@
+using System.Net;
+
+namespace Fieldline.Coap.Server;
+
+/// <summary>How a <see cref="CoapServer"/> listens and paces its exchanges (RFC 7252 §4.8 names).</summary>
+public sealed class CoapServerOptions
+{
+    /// <summary>The address to bind; IPv6Any binds dual-mode (IPv4 and IPv6).</summary>
+    public IPAddress Address { get; set; } = IPAddress.IPv6Any;
+
+    /// <summary>UDP port; 0 takes a free one (see <see cref="CoapServer.LocalEndPoint"/>).</summary>
+    public int Port { get; set; } = 5683;
+
+    /// <summary>Largest datagram accepted and sent. RFC 7252 §4.6 suggests staying within 1,152 bytes of message.</summary>
+    public int MaximumMessageSize { get; set; } = 1152;
+
+    /// <summary>How long a Confirmable request may run before it is acknowledged empty and answered separately (§5.2.2).</summary>
+    public TimeSpan SeparateResponseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a request's message id is remembered to recognise retransmissions (EXCHANGE_LIFETIME, §4.8.2).</summary>
+    public TimeSpan ExchangeLifetime { get; set; } = TimeSpan.FromSeconds(247);
+}

@@ -1,0 +1,199 @@
+using System.Net;
+using System.Text;
+using Fieldline.Coap.Protocol;
+using Fieldline.Coap.Server;
+
+namespace Fieldline.Coap.Tests.Server;
+
+public sealed class CoapServerTests
+{
+    [Fact]
+    public async Task Libcoaps_client_gets_a_resource_and_4_04_for_an_unknown_path()
+    {
+        await using var server = CoapTestServer.Start([new HelloResource()]);
+
+        var hello = await CoapTestServer.RunCoapClientAsync("-m", "get", "-B", "10", $"coap://127.0.0.1:{server.Port}/hello");
+        var missing = await CoapTestServer.RunCoapClientAsync("-m", "get", "-B", "10", $"coap://127.0.0.1:{server.Port}/nowhere");
+        var ipv6 = CoapTestServer.Ipv6LoopbackIfSupported;
+        var overIpv6 = await CoapTestServer.RunCoapClientAsync("-m", "get", "-B", "10", $"coap://{(ipv6.Equals(IPAddress.IPv6Loopback) ? "[::1]" : "127.0.0.1")}:{server.Port}/hello");
+
+        Assert.Equal("world", hello.Output.Trim());
+        Assert.Contains("4.04", missing.Output, StringComparison.Ordinal);
+        Assert.Equal("world", overIpv6.Output.Trim());
+        Assert.Empty(server.Logger.Errors);
+    }
+
+    [Fact]
+    public async Task A_retransmitted_confirmable_request_is_answered_twice_but_handled_once()
+    {
+        var counter = new CountingResource();
+        await using var server = CoapTestServer.Start([counter]);
+        using var client = new RawCoapClient(server.Port);
+        var request = RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, 0x1234, [0xCA, 0xFE], "count", "x"u8.ToArray());
+
+        await client.SendAsync(request);
+        var first = await client.ReceiveAsync();
+        await client.SendAsync(request);
+        var second = await client.ReceiveAsync();
+
+        Assert.Equal(CoapMessageType.Acknowledgement, first.Type);
+        Assert.Equal(CoapCode.Changed, first.Code);
+        Assert.Equal(0x1234, first.MessageId);
+        Assert.Equal([0xCA, 0xFE], first.Token);
+        Assert.Equal("1", first.Payload);
+        Assert.Equal(first.Bytes, second.Bytes);
+        Assert.Equal(1, counter.Count);
+    }
+
+    [Fact]
+    public async Task A_malformed_confirmable_message_gets_a_reset_and_a_malformed_non_confirmable_one_nothing()
+    {
+        await using var server = CoapTestServer.Start([new HelloResource()]);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync([0x59, 0x01, 0x00, 0x07, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // NON with token length 9
+        await client.SendAsync([0x49, 0x01, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // CON with token length 9
+        var reset = await client.ReceiveAsync();
+        await client.SendAsync([0x40, 0x00, 0x00, 0x09]); // a CoAP ping
+        var pong = await client.ReceiveAsync();
+
+        Assert.Equal(CoapMessageType.Reset, reset.Type);
+        Assert.Equal(0x0008, reset.MessageId); // the NON got nothing: the first answer is the CON's
+        Assert.True(reset.Code.IsEmpty);
+        Assert.Equal(CoapMessageType.Reset, pong.Type);
+        Assert.Equal(0x0009, pong.MessageId);
+    }
+
+    [Fact]
+    public async Task A_method_the_resource_does_not_serve_gets_4_05_naming_the_allowed_ones_and_an_unknown_critical_option_4_02()
+    {
+        await using var server = CoapTestServer.Start([new HelloResource()]);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Delete, 1, [], "hello"));
+        var notAllowed = await client.ReceiveAsync();
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 2, [], "hello", options: o => o.After.Add((2001, [1]))));
+        var badOption = await client.ReceiveAsync();
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 3, [], "hello", options: o => o.After.Add((2000, [1]))));
+        var electiveIgnored = await client.ReceiveAsync();
+
+        Assert.Equal("4.05", notAllowed.Code.ToString());
+        Assert.Equal("Allowed: GET", notAllowed.Payload);
+        Assert.Equal("4.02", badOption.Code.ToString());
+        Assert.Equal("world", electiveIgnored.Payload);
+    }
+
+    [Fact]
+    public async Task A_slow_resource_is_acknowledged_empty_first_and_answered_separately_with_the_token()
+    {
+        var slow = new SlowResource();
+        await using var server = CoapTestServer.Start([slow], o => o.SeparateResponseDelay = TimeSpan.FromMilliseconds(50));
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 0x4242, [7, 7], "slow"));
+        var ack = await client.ReceiveAsync();
+        slow.Release.SetResult();
+        var response = await client.ReceiveAsync();
+
+        Assert.Equal(CoapMessageType.Acknowledgement, ack.Type);
+        Assert.True(ack.Code.IsEmpty);
+        Assert.Equal(0x4242, ack.MessageId);
+        Assert.Equal(CoapMessageType.Confirmable, response.Type);
+        Assert.NotEqual(0x4242, response.MessageId);
+        Assert.Equal([7, 7], response.Token);
+        Assert.Equal("done", response.Payload);
+    }
+
+    [Fact]
+    public async Task A_resource_that_throws_answers_5_00_and_the_server_keeps_serving()
+    {
+        await using var server = CoapTestServer.Start([new HelloResource(), new ThrowingResource()]);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.NonConfirmable, CoapCode.Get, 1, [1], "boom"));
+        var failed = await client.ReceiveAsync();
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.NonConfirmable, CoapCode.Get, 2, [2], "hello"));
+        var after = await client.ReceiveAsync();
+
+        Assert.Equal("5.00", failed.Code.ToString());
+        Assert.Equal(CoapMessageType.NonConfirmable, failed.Type);
+        Assert.Equal([1], failed.Token);
+        Assert.Equal("world", after.Payload);
+        Assert.Contains(server.Logger.Errors, e => e.Contains("/boom", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_request_larger_than_the_maximum_message_size_gets_4_13()
+    {
+        await using var server = CoapTestServer.Start([new CountingResource()], o => o.MaximumMessageSize = 256);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, 5, [], "count", new byte[600]));
+        var tooLarge = await client.ReceiveAsync();
+
+        Assert.Equal("4.13", tooLarge.Code.ToString());
+        Assert.Equal(5, tooLarge.MessageId);
+    }
+
+    [Fact]
+    public async Task Path_placeholders_match_one_segment_and_the_query_is_read()
+    {
+        await using var server = CoapTestServer.Start([new EchoTokenResource()]);
+        using var client = new RawCoapClient(server.Port, CoapTestServer.Ipv6LoopbackIfSupported);
+
+        await client.SendAsync(RawCoapClient.Request(
+            CoapMessageType.Confirmable, CoapCode.Get, 9, [], "api/v1/abc123/echo", options: o => o.After.Add((CoapOptionNumber.UriQuery, "rt=sensor"u8.ToArray()))));
+        var echoed = await client.ReceiveAsync();
+
+        Assert.Equal("abc123 sensor", echoed.Payload);
+    }
+
+    private sealed class HelloResource() : CoapResource("/hello")
+    {
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(CoapResponse.Text(CoapCode.Content, "world"));
+    }
+
+    private sealed class CountingResource() : CoapResource("/count")
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Post];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(CoapResponse.Text(CoapCode.Changed, Interlocked.Increment(ref _count).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    private sealed class SlowResource() : CoapResource("/slow")
+    {
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override async ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken)
+        {
+            await Release.Task.WaitAsync(cancellationToken);
+            return CoapResponse.Text(CoapCode.Content, "done");
+        }
+    }
+
+    private sealed class ThrowingResource() : CoapResource("/boom")
+    {
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("the resource failed on purpose");
+    }
+
+    private sealed class EchoTokenResource() : CoapResource("/api/v1/{token}/echo")
+    {
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new CoapResponse(CoapCode.Content, CoapContentFormat.TextPlain, Encoding.UTF8.GetBytes($"{request.Path[2]} {request.QueryValue("rt")}")));
+    }
+}
