@@ -17,11 +17,17 @@ public abstract class CoapResource
     /// <summary>The path's segments.</summary>
     public IReadOnlyList<string> Segments { get; }
 
+    /// <summary>What <c>/.well-known/core</c> says of this resource (RFC 6690); null leaves it out of the listing.</summary>
+    public virtual CoapLinkAttributes? Link => new();
+
     /// <summary>The methods this resource serves; others get 4.05 naming these.</summary>
     public abstract IReadOnlyList<CoapCode> Methods { get; }
 
     /// <summary>Answers a request for one of <see cref="Methods"/>.</summary>
     public abstract ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Whether the path has <c>{name}</c> segments (such a resource cannot be listed: it has no one path).</summary>
+    internal bool HasPlaceholders => Segments.Any(IsPlaceholder);
 
     internal bool Matches(IReadOnlyList<string> path)
     {
@@ -33,7 +39,7 @@ public abstract class CoapResource
         for (var i = 0; i < path.Count; i++)
         {
             var segment = Segments[i];
-            if (!(segment.Length > 1 && segment[0] == '{' && segment[^1] == '}') && !string.Equals(segment, path[i], StringComparison.Ordinal))
+            if (!IsPlaceholder(segment) && !string.Equals(segment, path[i], StringComparison.Ordinal))
             {
                 return false;
             }
@@ -41,4 +47,13 @@ public abstract class CoapResource
 
         return true;
     }
+
+    private static bool IsPlaceholder(string segment) => segment.Length > 1 && segment[0] == '{' && segment[^1] == '}';
 }
+
+/// <summary>The target attributes of a resource's link (RFC 6690 §3, RFC 7641 §6 for <c>obs</c>).</summary>
+/// <param name="ResourceType">rt: what the resource is, e.g. <c>temperature-c</c>.</param>
+/// <param name="Interface">if: how to interact with it, e.g. <c>sensor</c>.</param>
+/// <param name="ContentFormat">ct: the content format it answers with.</param>
+/// <param name="Observable">obs: whether it can be observed.</param>
+public sealed record CoapLinkAttributes(string? ResourceType = null, string? Interface = null, int? ContentFormat = null, bool Observable = false);

@@ -9,7 +9,8 @@ namespace Fieldline.Coap.Server;
 /// <summary>
 /// A CoAP server over UDP (RFC 7252): routes requests to <see cref="CoapResource"/>s by path, answers Confirmable
 /// requests piggybacked on the ACK (or with an empty ACK first and a separate response when the resource is slow),
-/// and recognises retransmissions by message id so that a resource runs once per request.
+/// and recognises retransmissions by message id so that a resource runs once per request. It lists its resources at
+/// <c>/.well-known/core</c> (RFC 6690).
 /// </summary>
 /// <remarks>
 /// Design note. Nothing a peer sends can take the server down: a malformed Confirmable message gets a Reset (§4.2),
@@ -36,7 +37,9 @@ public sealed partial class CoapServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
-        _resources = [.. resources];
+        List<CoapResource> all = [.. resources];
+        all.Add(new WellKnownCoreResource(all));
+        _resources = all;
         _timeProvider = timeProvider;
         _logger = logger;
         _socket = new Socket(options.Address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);

@@ -148,6 +148,34 @@ public sealed class CoapServerTests
         Assert.Equal("abc123 sensor", echoed.Payload);
     }
 
+    [Fact]
+    public async Task Well_known_core_lists_the_resources_in_link_format_and_filters_by_rt()
+    {
+        await using var server = CoapTestServer.Start([new HelloResource(), new TemperatureResource(), new EchoTokenResource()]);
+
+        var all = await CoapTestServer.RunCoapClientAsync("-m", "get", "-B", "10", $"coap://127.0.0.1:{server.Port}/.well-known/core");
+        var filtered = await CoapTestServer.RunCoapClientAsync("-m", "get", "-B", "10", $"coap://127.0.0.1:{server.Port}/.well-known/core?rt=temp*");
+        using var client = new RawCoapClient(server.Port);
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 1, [], ".well-known/core"));
+        var raw = await client.ReceiveAsync();
+
+        Assert.Equal("""</hello>,</sensors/temp>;rt="temperature-c";if="sensor";ct=50;obs""", all.Output.Trim());
+        Assert.Equal("""</sensors/temp>;rt="temperature-c";if="sensor";ct=50;obs""", filtered.Output.Trim());
+        Assert.Equal(CoapFormatError.None, CoapMessageView.TryParse(raw.Bytes, out var message));
+        Assert.True(message.TryGetUInt(CoapOptionNumber.ContentFormat, out var format));
+        Assert.Equal((uint)CoapContentFormat.LinkFormat, format);
+    }
+
+    private sealed class TemperatureResource() : CoapResource("/sensors/temp")
+    {
+        public override CoapLinkAttributes? Link { get; } = new("temperature-c", "sensor", CoapContentFormat.Json, Observable: true);
+
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new CoapResponse(CoapCode.Content, CoapContentFormat.Json, "{\"value\":21.5}"u8.ToArray()));
+    }
+
     private sealed class HelloResource() : CoapResource("/hello")
     {
         public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
