@@ -29,6 +29,7 @@ public sealed partial class CoapServer : IAsyncDisposable
     private readonly Socket _socket;
     private readonly ConcurrentDictionary<ExchangeKey, Exchange> _exchanges = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ConfirmableTransmissions _confirmables;
     private Task _receiving = Task.CompletedTask;
     private long _lastSweep;
     private int _nextMessageId = Random.Shared.Next(ushort.MaxValue);
@@ -42,6 +43,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         _resources = all;
         _timeProvider = timeProvider;
         _logger = logger;
+        _confirmables = new ConfirmableTransmissions(options, timeProvider, Send);
         _socket = new Socket(options.Address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         if (options.Address.AddressFamily == AddressFamily.InterNetworkV6)
         {
@@ -63,6 +65,7 @@ public sealed partial class CoapServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
+        _confirmables.Clear();
         _socket.Dispose();
         await _receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stopping.Dispose();
@@ -122,7 +125,8 @@ public sealed partial class CoapServer : IAsyncDisposable
 
         if (message.Type is CoapMessageType.Acknowledgement or CoapMessageType.Reset)
         {
-            return; // nothing of ours awaits acknowledgement yet
+            _confirmables.OnAnswer(remote, message.MessageId, reset: message.Type == CoapMessageType.Reset);
+            return;
         }
 
         if (message.Code.IsEmpty)
@@ -267,6 +271,13 @@ public sealed partial class CoapServer : IAsyncDisposable
 
         writer.WritePayload(response.Payload ?? []);
         var bytes = writer.Written.ToArray();
+        if (type == CoapMessageType.Confirmable)
+        {
+            // A separate response is Confirmable: sent again until the client acknowledges it (§5.2.2).
+            _ = _confirmables.SendAsync(bytes, messageId, remote);
+            return;
+        }
+
         if (!separate)
         {
             exchange.Response = bytes;

@@ -19,4 +19,13 @@ public sealed class CoapServerOptions
 
     /// <summary>How long a request's message id is remembered to recognise retransmissions (EXCHANGE_LIFETIME, §4.8.2).</summary>
     public TimeSpan ExchangeLifetime { get; set; } = TimeSpan.FromSeconds(247);
+
+    /// <summary>ACK_TIMEOUT (§4.8): the least time before a Confirmable message is sent again.</summary>
+    public TimeSpan AckTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>ACK_RANDOM_FACTOR (§4.8): the first timeout is drawn between ACK_TIMEOUT and this many times it.</summary>
+    public double AckRandomFactor { get; set; } = 1.5;
+
+    /// <summary>MAX_RETRANSMIT (§4.8): how often a Confirmable message is sent again before it is given up.</summary>
+    public int MaxRetransmit { get; set; } = 4;
 }

@@ -26,13 +26,13 @@ internal sealed class CoapTestServer : IAsyncDisposable
     /// <summary>[::1] where the machine has IPv6, else 127.0.0.1.</summary>
     public static IPAddress Ipv6LoopbackIfSupported => Socket.OSSupportsIPv6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
 
-    public static CoapTestServer Start(IEnumerable<CoapResource> resources, Action<CoapServerOptions>? configure = null)
+    public static CoapTestServer Start(IEnumerable<CoapResource> resources, Action<CoapServerOptions>? configure = null, TimeProvider? timeProvider = null)
     {
         // Dual-mode on [::] as the server runs by default; IPv4 only where the machine has no IPv6 at all.
         var options = new CoapServerOptions { Address = Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, Port = 0 };
         configure?.Invoke(options);
         var logger = new ErrorLogger();
-        var server = new CoapServer(options, resources, TimeProvider.System, logger);
+        var server = new CoapServer(options, resources, timeProvider ?? TimeProvider.System, logger);
         server.Start();
         return new CoapTestServer(server, logger);
     }
@@ -105,6 +105,9 @@ internal sealed class RawCoapClient : IDisposable
         Assert.Equal(CoapFormatError.None, CoapMessageView.TryParse(result.Buffer, out var message));
         return new Received(message.Type, message.Code, message.MessageId, message.Token.ToArray(), Encoding.UTF8.GetString(message.Payload), result.Buffer);
     }
+
+    /// <summary>Whether a datagram is waiting to be received.</summary>
+    public bool HasDatagram => _udp.Available > 0;
 
     public void Dispose() => _udp.Dispose();
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Fieldline.Coap.Protocol;
 using Fieldline.Coap.Server;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Fieldline.Coap.Tests.Server;
 
@@ -102,6 +103,73 @@ public sealed class CoapServerTests
         Assert.NotEqual(0x4242, response.MessageId);
         Assert.Equal([7, 7], response.Token);
         Assert.Equal("done", response.Payload);
+    }
+
+    [Fact]
+    public async Task A_separate_response_is_sent_again_at_doubling_timeouts_and_given_up_after_four_retransmissions()
+    {
+        var time = new FakeTimeProvider();
+        var slow = new SlowResource();
+        await using var server = CoapTestServer.Start([slow], o => o.AckRandomFactor = 1.0, time);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 0x0101, [9], "slow"));
+        await AdvanceUntilDatagramAsync(time, client, TimeSpan.FromMilliseconds(250)); // the separate-response delay (1 s) passes
+        var ack = await client.ReceiveAsync();
+        slow.Release.SetResult();
+        var response = await client.ReceiveAsync();
+        List<RawCoapClient.Received> retransmissions = [];
+        foreach (var seconds in new[] { 2, 4, 8, 16 })
+        {
+            time.Advance(TimeSpan.FromSeconds(seconds));
+            retransmissions.Add(await client.ReceiveAsync());
+        }
+
+        time.Advance(TimeSpan.FromSeconds(32)); // given up: nothing more comes; the next datagram answers a ping
+        await client.SendAsync([0x40, 0x00, 0x77, 0x77]);
+        var next = await client.ReceiveAsync();
+
+        Assert.True(ack.Code.IsEmpty);
+        Assert.Equal(CoapMessageType.Confirmable, response.Type);
+        Assert.All(retransmissions, r => Assert.Equal(response.Bytes, r.Bytes));
+        Assert.Equal(0x7777, next.MessageId);
+        Assert.Equal(CoapMessageType.Reset, next.Type);
+    }
+
+    [Fact]
+    public async Task An_acknowledged_separate_response_is_not_sent_again()
+    {
+        var time = new FakeTimeProvider();
+        var slow = new SlowResource();
+        await using var server = CoapTestServer.Start([slow], o => o.AckRandomFactor = 1.0, time);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 0x0202, [8], "slow"));
+        await AdvanceUntilDatagramAsync(time, client, TimeSpan.FromMilliseconds(250));
+        await client.ReceiveAsync();
+        slow.Release.SetResult();
+        var response = await client.ReceiveAsync();
+        await client.SendAsync([0x60, 0x00, (byte)(response.MessageId >> 8), (byte)response.MessageId]); // its ACK
+        await client.SendAsync([0x40, 0x00, 0x55, 0x55]); // a ping after the ACK: its Reset shows the ACK was read
+        var pong = await client.ReceiveAsync();
+        time.Advance(TimeSpan.FromSeconds(60));
+        await client.SendAsync([0x40, 0x00, 0x66, 0x66]);
+        var next = await client.ReceiveAsync();
+
+        Assert.Equal(0x5555, pong.MessageId);
+        Assert.Equal(0x6666, next.MessageId); // no retransmission came in between
+    }
+
+    /// <summary>Advances fake time in steps until the server sends something (its timer may not exist yet at first).</summary>
+    private static async Task AdvanceUntilDatagramAsync(FakeTimeProvider time, RawCoapClient client, TimeSpan step)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!client.HasDatagram)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the server sent nothing while fake time advanced");
+            time.Advance(step);
+            await Task.Delay(10);
+        }
     }
 
     [Fact]
