@@ -23,8 +23,17 @@ public abstract class CoapResource
     /// <summary>The methods this resource serves; others get 4.05 naming these.</summary>
     public abstract IReadOnlyList<CoapCode> Methods { get; }
 
+    /// <summary>Raised by <see cref="NotifyObservers"/>; the server answers each observer's GET again (RFC 7641).</summary>
+    internal event Action<CoapResource>? Changed;
+
     /// <summary>Answers a request for one of <see cref="Methods"/>.</summary>
     public abstract ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Tells the observers of this resource (GET with Observe 0, when <see cref="CoapLinkAttributes.Observable"/>) that
+    /// its state changed: each gets a notification with a fresh answer to its request.
+    /// </summary>
+    protected void NotifyObservers() => Changed?.Invoke(this);
 
     /// <summary>Whether the path has <c>{name}</c> segments (such a resource cannot be listed: it has no one path).</summary>
     internal bool HasPlaceholders => Segments.Any(IsPlaceholder);

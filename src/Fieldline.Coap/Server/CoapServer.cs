@@ -30,6 +30,8 @@ public sealed partial class CoapServer : IAsyncDisposable
     private readonly ConcurrentDictionary<ExchangeKey, Exchange> _exchanges = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConfirmableTransmissions _confirmables;
+    private readonly CoapObservers _observers = new();
+    private int _observeSequence;
     private Task _receiving = Task.CompletedTask;
     private long _lastSweep;
     private int _nextMessageId = Random.Shared.Next(ushort.MaxValue);
@@ -41,6 +43,11 @@ public sealed partial class CoapServer : IAsyncDisposable
         List<CoapResource> all = [.. resources];
         all.Add(new WellKnownCoreResource(all));
         _resources = all;
+        foreach (var resource in all)
+        {
+            resource.Changed += OnResourceChanged;
+        }
+
         _timeProvider = timeProvider;
         _logger = logger;
         _confirmables = new ConfirmableTransmissions(options, timeProvider, Send);
@@ -50,6 +57,9 @@ public sealed partial class CoapServer : IAsyncDisposable
             _socket.DualMode = true;
         }
     }
+
+    /// <summary>How many observations are registered (RFC 7641).</summary>
+    public int ObserverCount => _observers.Count;
 
     /// <summary>Where the server listens once started.</summary>
     public IPEndPoint? LocalEndPoint => _socket.LocalEndPoint as IPEndPoint;
@@ -65,6 +75,11 @@ public sealed partial class CoapServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
+        foreach (var resource in _resources)
+        {
+            resource.Changed -= OnResourceChanged;
+        }
+
         _confirmables.Clear();
         _socket.Dispose();
         await _receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -125,7 +140,13 @@ public sealed partial class CoapServer : IAsyncDisposable
 
         if (message.Type is CoapMessageType.Acknowledgement or CoapMessageType.Reset)
         {
-            _confirmables.OnAnswer(remote, message.MessageId, reset: message.Type == CoapMessageType.Reset);
+            var reset = message.Type == CoapMessageType.Reset;
+            _confirmables.OnAnswer(remote, message.MessageId, reset);
+            if (reset)
+            {
+                _observers.OnReset(remote, message.MessageId); // a Reset to a notification ends the observation
+            }
+
             return;
         }
 
@@ -229,7 +250,8 @@ public sealed partial class CoapServer : IAsyncDisposable
             {
                 try
                 {
-                    return await resource.HandleAsync(request, _stopping.Token).ConfigureAwait(false);
+                    var response = await resource.HandleAsync(request, _stopping.Token).ConfigureAwait(false);
+                    return Observe(resource, request, response);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
                 {
@@ -250,6 +272,24 @@ public sealed partial class CoapServer : IAsyncDisposable
         var (type, messageId) = requestType == CoapMessageType.Confirmable && !separate
             ? (CoapMessageType.Acknowledgement, requestId)
             : (requestType == CoapMessageType.Confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, NextMessageId());
+        var bytes = Encode(type, messageId, token, response);
+        if (type == CoapMessageType.Confirmable)
+        {
+            // A separate response is Confirmable: sent again until the client acknowledges it (§5.2.2).
+            _ = _confirmables.SendAsync(bytes, messageId, remote);
+            return;
+        }
+
+        if (!separate)
+        {
+            exchange.Response = bytes;
+        }
+
+        Send(bytes, remote);
+    }
+
+    private byte[] Encode(CoapMessageType type, ushort messageId, ReadOnlySpan<byte> token, CoapResponse response)
+    {
         var buffer = new byte[_options.MaximumMessageSize];
         var writer = new CoapMessageWriter(buffer, type, response.Code, messageId, token);
         var contentFormatWritten = response.ContentFormat is null;
@@ -270,20 +310,126 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
 
         writer.WritePayload(response.Payload ?? []);
-        var bytes = writer.Written.ToArray();
-        if (type == CoapMessageType.Confirmable)
+        return writer.Written.ToArray();
+    }
+
+    /// <summary>
+    /// RFC 7641 §4.1: a GET with Observe 0 of an observable resource that succeeds registers the client (the response
+    /// carries a sequence number in Observe); Observe 1 deregisters it.
+    /// </summary>
+    private CoapResponse Observe(CoapResource resource, CoapRequest request, CoapResponse response)
+    {
+        if (request.Method != CoapCode.Get || resource.Link is not { Observable: true })
         {
-            // A separate response is Confirmable: sent again until the client acknowledges it (§5.2.2).
-            _ = _confirmables.SendAsync(bytes, messageId, remote);
+            return response;
+        }
+
+        var observe = request.Options.FirstOrDefault(o => o.Number == CoapOptionNumber.Observe);
+        if (observe.Value is null || !CoapOption.TryReadUInt(observe.Value, out var value))
+        {
+            return response;
+        }
+
+        if (value == 0 && response.Code.Class == 2)
+        {
+            _observers.Add(resource, request);
+            return WithSequence(response);
+        }
+
+        _observers.Remove(resource, request.Remote, request.Token);
+        return response;
+    }
+
+    private CoapResponse WithSequence(CoapResponse response)
+    {
+        // A 24-bit sequence that only grows (wrapping), so that a client can order notifications (§3.4).
+        var sequence = (uint)Interlocked.Increment(ref _observeSequence) & 0xFF_FFFF;
+        var bytes = new byte[] { (byte)(sequence >> 16), (byte)(sequence >> 8), (byte)sequence };
+        return response with { Options = [.. response.Options.Where(o => o.Number != CoapOptionNumber.Observe).Append((Number: CoapOptionNumber.Observe, Value: bytes)).OrderBy(o => o.Number)] };
+    }
+
+    private void OnResourceChanged(CoapResource resource)
+    {
+        foreach (var observer in _observers.Of(resource))
+        {
+            _ = NotifyAsync(observer);
+        }
+    }
+
+    private async Task NotifyAsync(CoapObservers.Observer observer)
+    {
+        Task<bool>? acknowledged;
+        try
+        {
+            await observer.Gate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
             return;
         }
 
-        if (!separate)
+        try
         {
-            exchange.Response = bytes;
+            acknowledged = await SendNotificationAsync(observer).ConfigureAwait(false);
+        }
+        finally
+        {
+            observer.Gate.Release();
         }
 
-        Send(bytes, remote);
+        if (acknowledged is not null && !await acknowledged.ConfigureAwait(false))
+        {
+            _observers.Remove(observer); // reset, or not acknowledged after MAX_RETRANSMIT: the client is gone (§4.5)
+        }
+    }
+
+    /// <summary>Sends one notification; for a Confirmable one, returns whether it will be acknowledged.</summary>
+    private async Task<Task<bool>?> SendNotificationAsync(CoapObservers.Observer observer)
+    {
+        CoapResponse response;
+        try
+        {
+            response = await observer.Resource.HandleAsync(observer.Request, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception e)
+        {
+            LogResourceFailed(e, string.Join('/', observer.Request.Path));
+            response = CoapResponse.Text(CoapCode.InternalServerError, "The resource failed on the server.");
+        }
+
+        // A notification that is no success ends the observation (RFC 7641 §3.2); at least one a day is Confirmable
+        // so that a client that went away is noticed (§4.5).
+        var ends = response.Code.Class != 2;
+        if (ends)
+        {
+            _observers.Remove(observer);
+        }
+        else
+        {
+            response = WithSequence(response);
+        }
+
+        var now = _timeProvider.GetTimestamp();
+        var confirmable = observer.LastConfirmable == 0 || _timeProvider.GetElapsedTime(observer.LastConfirmable, now) >= _options.ObserveConfirmableInterval;
+        var messageId = NextMessageId();
+        var bytes = Encode(confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, messageId, observer.Request.Token, response);
+        if (!ends)
+        {
+            _observers.Sent(observer, messageId);
+        }
+
+        if (!confirmable)
+        {
+            Send(bytes, observer.Request.Remote);
+            return null;
+        }
+
+        observer.LastConfirmable = now;
+        return _confirmables.SendAsync(bytes, messageId, observer.Request.Remote);
     }
 
     private byte[] SendEmpty(CoapMessageType type, ushort messageId, IPEndPoint remote)

@@ -28,4 +28,10 @@ public sealed class CoapServerOptions
 
     /// <summary>MAX_RETRANSMIT (§4.8): how often a Confirmable message is sent again before it is given up.</summary>
     public int MaxRetransmit { get; set; } = 4;
+
+    /// <summary>
+    /// How often a notification is sent Confirmable, so that observers that went away are noticed (RFC 7641 §4.5: at
+    /// least every 24 hours); the others are Non-confirmable. Zero makes every notification Confirmable.
+    /// </summary>
+    public TimeSpan ObserveConfirmableInterval { get; set; } = TimeSpan.FromHours(24);
 }
