@@ -251,7 +251,7 @@ public sealed partial class CoapServer : IAsyncDisposable
                 try
                 {
                     var response = await resource.HandleAsync(request, _stopping.Token).ConfigureAwait(false);
-                    return Observe(resource, request, response);
+                    return InBlocks(request, Observe(resource, request, response));
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
                 {
@@ -338,6 +338,66 @@ public sealed partial class CoapServer : IAsyncDisposable
 
         _observers.Remove(resource, request.Remote, request.Token);
         return response;
+    }
+
+    /// <summary>
+    /// Block2 (RFC 7959 §2.4): a payload too large for one message, or any payload the client asked for in blocks,
+    /// is answered one block at a time, the block the request names, of the size it asks (at most 1,024 bytes); the
+    /// first block carries the whole size in Size2. The resource answers each block request anew (stateless).
+    /// </summary>
+    private CoapResponse InBlocks(CoapRequest request, CoapResponse response)
+    {
+        var payload = response.Payload ?? [];
+        var asked = request.Options.FirstOrDefault(o => o.Number == CoapOptionNumber.Block2);
+        var largestBlock = Math.Min(1024, _options.MaximumMessageSize - 128);
+        CoapBlock block;
+        if (asked.Value is not null && CoapOption.TryReadUInt(asked.Value, out var value) && CoapBlock.TryParse(value, out var requested))
+        {
+            block = requested with { SizeExponent = Math.Min(requested.SizeExponent, CoapBlock.ExponentFor(largestBlock)), More = false };
+            block = block with { Number = (uint)(requested.Offset / block.Size) };
+        }
+        else if (payload.Length > largestBlock)
+        {
+            block = new CoapBlock(0, false, CoapBlock.ExponentFor(largestBlock));
+        }
+        else
+        {
+            return response;
+        }
+
+        if (response.Code.Class != 2)
+        {
+            return response;
+        }
+
+        if (block.Offset >= payload.Length && payload.Length > 0)
+        {
+            return CoapResponse.Text(CoapCode.BadOption, $"Block {block.Number} of {block.Size} bytes is past the end ({payload.Length} bytes).");
+        }
+
+        var length = (int)Math.Min(block.Size, payload.Length - block.Offset);
+        block = block with { More = block.Offset + length < payload.Length };
+        List<(int Number, byte[] Value)> options = [.. response.Options.Where(o => o.Number is not (CoapOptionNumber.Block2 or CoapOptionNumber.Size2))];
+        options.Add((CoapOptionNumber.Block2, UIntBytes(block.ToUInt32())));
+        if (block.Number == 0)
+        {
+            options.Add((CoapOptionNumber.Size2, UIntBytes((uint)payload.Length)));
+        }
+
+        return response with { Payload = payload.AsSpan((int)block.Offset, length).ToArray(), Options = [.. options.OrderBy(o => o.Number)] };
+    }
+
+    private static byte[] UIntBytes(uint value)
+    {
+        var length = value == 0 ? 0 : value <= 0xFF ? 1 : value <= 0xFFFF ? 2 : value <= 0xFF_FFFF ? 3 : 4;
+        var bytes = new byte[length];
+        for (var i = length - 1; i >= 0; i--)
+        {
+            bytes[i] = (byte)value;
+            value >>= 8;
+        }
+
+        return bytes;
     }
 
     private CoapResponse WithSequence(CoapResponse response)

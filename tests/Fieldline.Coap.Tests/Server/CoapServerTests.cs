@@ -244,6 +244,45 @@ public sealed class CoapServerTests
             ValueTask.FromResult(new CoapResponse(CoapCode.Content, CoapContentFormat.Json, "{\"value\":21.5}"u8.ToArray()));
     }
 
+    [Fact]
+    public async Task A_large_resource_arrives_intact_in_the_blocks_the_client_asks_for()
+    {
+        await using var server = CoapTestServer.Start([new LargeResource()]);
+        using var client = new RawCoapClient(server.Port);
+
+        var in64 = await CoapTestServer.RunCoapClientAsync("-m", "get", "-b", "64", "-B", "10", $"coap://127.0.0.1:{server.Port}/large");
+        var unasked = await CoapTestServer.RunCoapClientAsync("-m", "get", "-B", "10", $"coap://127.0.0.1:{server.Port}/large");
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 1, [], "large"));
+        var first = await client.ReceiveAsync();
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 2, [], "large", options: o => o.After.Add((CoapOptionNumber.Block2, [0x52]))));
+        var fifth64 = await client.ReceiveAsync(); // block 5 of 64 bytes
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 3, [], "large", options: o => o.After.Add((CoapOptionNumber.Block2, [0x46]))));
+        var pastTheEnd = await client.ReceiveAsync(); // block 4 of 1,024 bytes starts at 4,096
+
+        // coap-client ends its output with a new line of its own.
+        Assert.Equal(LargeResource.Body, in64.Output[..^1]);
+        Assert.Equal(LargeResource.Body, unasked.Output[..^1]);
+        Assert.Equal(CoapFormatError.None, CoapMessageView.TryParse(first.Bytes, out var message));
+        Assert.True(message.TryGetUInt(CoapOptionNumber.Block2, out var block2));
+        Assert.True(CoapBlock.TryParse(block2, out var block));
+        Assert.Equal(new CoapBlock(0, true, 6), block);
+        Assert.True(message.TryGetUInt(CoapOptionNumber.Size2, out var size2));
+        Assert.Equal((uint)LargeResource.Body.Length, size2);
+        Assert.Equal(LargeResource.Body[..1024], first.Payload);
+        Assert.Equal(LargeResource.Body.Substring(5 * 64, 64), fifth64.Payload);
+        Assert.Equal("4.02", pastTheEnd.Code.ToString());
+    }
+
+    private sealed class LargeResource() : CoapResource("/large")
+    {
+        public static readonly string Body = string.Concat(Enumerable.Range(0, 300).Select(i => $"line {i:D4}\n"));
+
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(CoapResponse.Text(CoapCode.Content, Body));
+    }
+
     private sealed class HelloResource() : CoapResource("/hello")
     {
         public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
