@@ -196,6 +196,19 @@ public readonly ref struct CoapOption
 
     public ReadOnlySpan<byte> Value { get; }
 
+    /// <summary>A uint value in the fewest bytes (§3.2: 0 is no bytes at all).</summary>
+    public static byte[] ToBytes(uint value)
+    {
+        var bytes = new byte[value == 0 ? 0 : value <= 0xFF ? 1 : value <= 0xFFFF ? 2 : value <= 0xFF_FFFF ? 3 : 4];
+        for (var i = bytes.Length - 1; i >= 0; i--)
+        {
+            bytes[i] = (byte)value;
+            value >>= 8;
+        }
+
+        return bytes;
+    }
+
     /// <summary>Reads a uint value: big-endian, leading zero bytes allowed, at most 4 bytes.</summary>
     public static bool TryReadUInt(ReadOnlySpan<byte> bytes, out uint value)
     {

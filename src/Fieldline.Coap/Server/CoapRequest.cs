@@ -40,6 +40,21 @@ public sealed class CoapRequest
         Accept = message.TryGetUInt(CoapOptionNumber.Accept, out var accept) ? (int)accept : null;
     }
 
+    private CoapRequest(CoapRequest request, byte[] payload)
+    {
+        Method = request.Method;
+        Type = request.Type;
+        MessageId = request.MessageId;
+        Token = request.Token;
+        Remote = request.Remote;
+        Path = request.Path;
+        Query = request.Query;
+        Options = request.Options;
+        ContentFormat = request.ContentFormat;
+        Accept = request.Accept;
+        Payload = payload;
+    }
+
     public CoapCode Method { get; }
 
     public CoapMessageType Type { get; }
@@ -64,6 +79,9 @@ public sealed class CoapRequest
     public int? Accept { get; }
 
     public byte[] Payload { get; }
+
+    /// <summary>The same request with the whole body of a block-wise transfer.</summary>
+    internal CoapRequest WithPayload(byte[] payload) => new(this, payload);
 
     /// <summary>The value of a query argument <c>name=value</c>; null when absent.</summary>
     public string? QueryValue(string name)

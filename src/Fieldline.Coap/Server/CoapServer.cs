@@ -31,6 +31,7 @@ public sealed partial class CoapServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConfirmableTransmissions _confirmables;
     private readonly CoapObservers _observers = new();
+    private readonly Block1Assembler _block1;
     private int _observeSequence;
     private Task _receiving = Task.CompletedTask;
     private long _lastSweep;
@@ -51,6 +52,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         _timeProvider = timeProvider;
         _logger = logger;
         _confirmables = new ConfirmableTransmissions(options, timeProvider, Send);
+        _block1 = new Block1Assembler(options, timeProvider);
         _socket = new Socket(options.Address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         if (options.Address.AddressFamily == AddressFamily.InterNetworkV6)
         {
@@ -250,8 +252,22 @@ public sealed partial class CoapServer : IAsyncDisposable
             {
                 try
                 {
-                    var response = await resource.HandleAsync(request, _stopping.Token).ConfigureAwait(false);
-                    return InBlocks(request, Observe(resource, request, response));
+                    byte[]? block1 = null;
+                    if (_block1.Accept(request) is { } assembled)
+                    {
+                        if (assembled.Answer is { } answer)
+                        {
+                            return answer; // 2.31 Continue, or why the blocks were refused
+                        }
+
+                        (request, block1) = (assembled.Whole!, assembled.Echo);
+                    }
+
+                    var response = InBlocks(request, Observe(resource, request, await resource.HandleAsync(request, _stopping.Token).ConfigureAwait(false)));
+                    return block1 is null ? response : response with
+                    {
+                        Options = [.. response.Options.Append((Number: CoapOptionNumber.Block1, Value: block1)).OrderBy(o => o.Number)],
+                    };
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
                 {
@@ -378,26 +394,13 @@ public sealed partial class CoapServer : IAsyncDisposable
         var length = (int)Math.Min(block.Size, payload.Length - block.Offset);
         block = block with { More = block.Offset + length < payload.Length };
         List<(int Number, byte[] Value)> options = [.. response.Options.Where(o => o.Number is not (CoapOptionNumber.Block2 or CoapOptionNumber.Size2))];
-        options.Add((CoapOptionNumber.Block2, UIntBytes(block.ToUInt32())));
+        options.Add((CoapOptionNumber.Block2, CoapOption.ToBytes(block.ToUInt32())));
         if (block.Number == 0)
         {
-            options.Add((CoapOptionNumber.Size2, UIntBytes((uint)payload.Length)));
+            options.Add((CoapOptionNumber.Size2, CoapOption.ToBytes((uint)payload.Length)));
         }
 
         return response with { Payload = payload.AsSpan((int)block.Offset, length).ToArray(), Options = [.. options.OrderBy(o => o.Number)] };
-    }
-
-    private static byte[] UIntBytes(uint value)
-    {
-        var length = value == 0 ? 0 : value <= 0xFF ? 1 : value <= 0xFFFF ? 2 : value <= 0xFF_FFFF ? 3 : 4;
-        var bytes = new byte[length];
-        for (var i = length - 1; i >= 0; i--)
-        {
-            bytes[i] = (byte)value;
-            value >>= 8;
-        }
-
-        return bytes;
     }
 
     private CoapResponse WithSequence(CoapResponse response)

@@ -34,4 +34,7 @@ public sealed class CoapServerOptions
     /// least every 24 hours); the others are Non-confirmable. Zero makes every notification Confirmable.
     /// </summary>
     public TimeSpan ObserveConfirmableInterval { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Largest request body put together from Block1 blocks (4.13 with Size1 beyond it).</summary>
+    public int MaximumBodySize { get; set; } = 1024 * 1024;
 }

@@ -283,6 +283,56 @@ public sealed class CoapServerTests
             ValueTask.FromResult(CoapResponse.Text(CoapCode.Content, Body));
     }
 
+    [Fact]
+    public async Task A_large_request_body_sent_in_Block1_blocks_reaches_the_resource_whole_and_out_of_order_blocks_get_4_08()
+    {
+        var upload = new UploadResource();
+        await using var server = CoapTestServer.Start([upload], o => o.MaximumBodySize = 4096);
+        var body = Path.Combine(Path.GetTempPath(), $"coap-body-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(body, LargeResource.Body);
+        try
+        {
+            var posted = await CoapTestServer.RunCoapClientAsync("-m", "post", "-b", "64", "-f", body, "-B", "10", $"coap://127.0.0.1:{server.Port}/upload");
+            Assert.Equal($"received {LargeResource.Body.Length} bytes", posted.Output.Trim());
+            Assert.Equal(LargeResource.Body, upload.Last);
+        }
+        finally
+        {
+            File.Delete(body);
+        }
+
+        using var client = new RawCoapClient(server.Port);
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, 1, [1], "upload", new byte[64], o => o.After.Add((CoapOptionNumber.Block1, [0x0A]))));
+        var cont = await client.ReceiveAsync(); // block 0, more, 64 bytes
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, 2, [1], "upload", new byte[64], o => o.After.Add((CoapOptionNumber.Block1, [0x2A]))));
+        var skipped = await client.ReceiveAsync(); // block 2: block 1 is missing
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, 3, [1], "upload", new byte[1024], o => o.After.Add((CoapOptionNumber.Block1, [0x0E]))));
+        for (var n = 1; n <= 4; n++)
+        {
+            await client.ReceiveAsync();
+            await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, (ushort)(3 + n), [1], "upload", new byte[1024], o => o.After.Add((CoapOptionNumber.Block1, [(byte)((n << 4) | 0x0E)]))));
+        }
+
+        var tooLarge = await client.ReceiveAsync(); // the fifth KiB passes MaximumBodySize
+
+        Assert.Equal("2.31", cont.Code.ToString());
+        Assert.Equal("4.08", skipped.Code.ToString());
+        Assert.Equal("4.13", tooLarge.Code.ToString());
+    }
+
+    private sealed class UploadResource() : CoapResource("/upload")
+    {
+        public string? Last { get; private set; }
+
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Post];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken)
+        {
+            Last = Encoding.UTF8.GetString(request.Payload);
+            return ValueTask.FromResult(CoapResponse.Text(CoapCode.Changed, $"received {request.Payload.Length} bytes"));
+        }
+    }
+
     private sealed class HelloResource() : CoapResource("/hello")
     {
         public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
