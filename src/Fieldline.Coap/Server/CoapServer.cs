@@ -51,7 +51,7 @@ public sealed partial class CoapServer : IAsyncDisposable
 
         _timeProvider = timeProvider;
         _logger = logger;
-        _confirmables = new ConfirmableTransmissions(options, timeProvider, Send);
+        _confirmables = new ConfirmableTransmissions(new TransmissionParameters(options.AckTimeout, options.AckRandomFactor, options.MaxRetransmit), timeProvider, Send);
         _block1 = new Block1Assembler(options, timeProvider);
         _socket = new Socket(options.Address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         if (options.Address.AddressFamily == AddressFamily.InterNetworkV6)

@@ -1,14 +1,17 @@
 using System.Collections.Concurrent;
 using System.Net;
 
-namespace Fieldline.Coap.Server;
+namespace Fieldline.Coap.Protocol;
+
+/// <summary>RFC 7252 §4.8's transmission parameters: ACK_TIMEOUT, ACK_RANDOM_FACTOR, MAX_RETRANSMIT.</summary>
+internal sealed record TransmissionParameters(TimeSpan AckTimeout, double AckRandomFactor, int MaxRetransmit);
 
 /// <summary>
-/// Confirmable messages the server sent and awaits an acknowledgement for, retransmitted as RFC 7252 §4.2 says: the
+/// Confirmable messages an endpoint sent and awaits an acknowledgement for, retransmitted as RFC 7252 §4.2 says: the
 /// first timeout is random between ACK_TIMEOUT and ACK_TIMEOUT × ACK_RANDOM_FACTOR, doubled after each
 /// retransmission, and after MAX_RETRANSMIT retransmissions the message is given up.
 /// </summary>
-internal sealed class ConfirmableTransmissions(CoapServerOptions options, TimeProvider timeProvider, Action<byte[], IPEndPoint> send)
+internal sealed class ConfirmableTransmissions(TransmissionParameters options, TimeProvider timeProvider, Action<byte[], IPEndPoint> send)
 {
     private readonly ConcurrentDictionary<(IPEndPoint Remote, ushort MessageId), Transmission> _pending = new();
 
