@@ -140,35 +140,17 @@ internal sealed class MqttWireClient : IDisposable
     }
 
     /// <summary>Appends a PUBLISH: topic, packet id for QoS 1/2, empty 5.0 properties, then the payload from <paramref name="payload"/>.</summary>
-    public void AppendPublish(ReadOnlySpan<byte> topic, byte qos, ushort packetId, PayloadTemplate payload, long timestamp)
-    {
-        var remaining = 2 + topic.Length + (qos > 0 ? 2 : 0) + (Version == 5 ? 1 : 0) + payload.Length;
-        var span = Reserve(1 + VarIntSize(remaining) + remaining);
-        var i = 0;
-        span[i++] = (byte)(0x30 | (qos << 1));
-        i += WriteVarInt(span[i..], remaining);
-        BinaryPrimitives.WriteUInt16BigEndian(span[i..], (ushort)topic.Length);
-        i += 2;
-        topic.CopyTo(span[i..]);
-        i += topic.Length;
-        if (qos > 0)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(span[i..], packetId);
-            i += 2;
-        }
-
-        if (Version == 5)
-        {
-            span[i++] = 0;
-        }
-
-        payload.Write(span[i..], timestamp);
-    }
+    public void AppendPublish(ReadOnlySpan<byte> topic, byte qos, ushort packetId, PayloadTemplate payload, long timestamp) =>
+        payload.Write(AppendPublishHeader(topic, qos, packetId, payload.Length), timestamp);
 
     /// <summary>Appends a PUBLISH with a payload given as is.</summary>
-    public void AppendPublish(ReadOnlySpan<byte> topic, byte qos, ushort packetId, ReadOnlySpan<byte> payload)
+    public void AppendPublish(ReadOnlySpan<byte> topic, byte qos, ushort packetId, ReadOnlySpan<byte> payload) =>
+        payload.CopyTo(AppendPublishHeader(topic, qos, packetId, payload.Length));
+
+    /// <summary>Appends everything of a PUBLISH but its payload; returns where the payload goes.</summary>
+    private Span<byte> AppendPublishHeader(ReadOnlySpan<byte> topic, byte qos, ushort packetId, int payloadLength)
     {
-        var remaining = 2 + topic.Length + (qos > 0 ? 2 : 0) + (Version == 5 ? 1 : 0) + payload.Length;
+        var remaining = 2 + topic.Length + (qos > 0 ? 2 : 0) + (Version == 5 ? 1 : 0) + payloadLength;
         var span = Reserve(1 + VarIntSize(remaining) + remaining);
         var i = 0;
         span[i++] = (byte)(0x30 | (qos << 1));
@@ -188,7 +170,7 @@ internal sealed class MqttWireClient : IDisposable
             span[i++] = 0;
         }
 
-        payload.CopyTo(span[i..]);
+        return span[i..];
     }
 
     /// <summary>The topic of a received PUBLISH.</summary>

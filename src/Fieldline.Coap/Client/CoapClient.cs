@@ -237,15 +237,11 @@ public sealed class CoapClient : IAsyncDisposable
         if (message.Type == CoapMessageType.Confirmable)
         {
             // §5.2.2 and RFC 7641 §3.6: acknowledge what we asked for; reset what we no longer want.
-            var reply = new byte[4];
-            _ = new CoapMessageWriter(reply, wanted ? CoapMessageType.Acknowledgement : CoapMessageType.Reset, CoapCode.Empty, message.MessageId, []);
-            Send(reply, remote);
+            Send(CoapMessageWriter.EmptyMessage(wanted ? CoapMessageType.Acknowledgement : CoapMessageType.Reset, message.MessageId), remote);
         }
         else if (message.Type == CoapMessageType.NonConfirmable && !wanted)
         {
-            var reset = new byte[4];
-            _ = new CoapMessageWriter(reset, CoapMessageType.Reset, CoapCode.Empty, message.MessageId, []);
-            Send(reset, remote);
+            Send(CoapMessageWriter.EmptyMessage(CoapMessageType.Reset, message.MessageId), remote);
         }
     }
 

@@ -83,6 +83,14 @@ public ref struct CoapMessageWriter
         _length += payload.Length;
     }
 
+    /// <summary>An empty message (code 0.00, no token): an empty ACK, a Reset, or a ping (§4.1).</summary>
+    public static byte[] EmptyMessage(CoapMessageType type, ushort messageId)
+    {
+        var bytes = new byte[4];
+        _ = new CoapMessageWriter(bytes, type, CoapCode.Empty, messageId, []);
+        return bytes;
+    }
+
     /// <summary>The size of an option of <paramref name="delta"/> and <paramref name="length"/> on the wire.</summary>
     public static int OptionSize(int delta, int length) => 1 + ExtensionSize(delta) + ExtensionSize(length) + length;
 

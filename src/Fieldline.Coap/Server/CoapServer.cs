@@ -152,19 +152,9 @@ public sealed partial class CoapServer : IAsyncDisposable
             return;
         }
 
-        if (message.Code.IsEmpty)
-        {
-            // A CoAP ping (§4.3): a Confirmable empty message is answered with a Reset.
-            if (message.Type == CoapMessageType.Confirmable)
-            {
-                SendEmpty(CoapMessageType.Reset, message.MessageId, remote);
-            }
-
-            return;
-        }
-
         if (!message.Code.IsRequest)
         {
+            // A Confirmable empty message is a CoAP ping (§4.3), answered with a Reset like a response we never asked for.
             if (message.Type == CoapMessageType.Confirmable)
             {
                 SendEmpty(CoapMessageType.Reset, message.MessageId, remote);
@@ -406,9 +396,8 @@ public sealed partial class CoapServer : IAsyncDisposable
     private CoapResponse WithSequence(CoapResponse response)
     {
         // A 24-bit sequence that only grows (wrapping), so that a client can order notifications (§3.4).
-        var sequence = (uint)Interlocked.Increment(ref _observeSequence) & 0xFF_FFFF;
-        var bytes = new byte[] { (byte)(sequence >> 16), (byte)(sequence >> 8), (byte)sequence };
-        return response with { Options = [.. response.Options.Where(o => o.Number != CoapOptionNumber.Observe).Append((Number: CoapOptionNumber.Observe, Value: bytes)).OrderBy(o => o.Number)] };
+        var sequence = CoapOption.ToBytes((uint)Interlocked.Increment(ref _observeSequence) & 0xFF_FFFF);
+        return response with { Options = [.. response.Options.Where(o => o.Number != CoapOptionNumber.Observe).Append((Number: CoapOptionNumber.Observe, Value: sequence)).OrderBy(o => o.Number)] };
     }
 
     private void OnResourceChanged(CoapResource resource)
@@ -497,8 +486,7 @@ public sealed partial class CoapServer : IAsyncDisposable
 
     private byte[] SendEmpty(CoapMessageType type, ushort messageId, IPEndPoint remote)
     {
-        var bytes = new byte[4];
-        _ = new CoapMessageWriter(bytes, type, CoapCode.Empty, messageId, []);
+        var bytes = CoapMessageWriter.EmptyMessage(type, messageId);
         Send(bytes, remote);
         return bytes;
     }

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Fieldline.Apis;
 
@@ -11,6 +13,19 @@ internal static class ApiJson
         options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.Converters.Add(new UtcDateTimeOffsetConverter());
+    }
+
+    /// <summary>Parses a request body as JSON; a body that is not JSON gives the 400 to return instead.</summary>
+    public static async Task<(JsonNode? Body, ValidationProblem? Invalid)> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await JsonNode.ParseAsync(request.Body, cancellationToken: cancellationToken), null);
+        }
+        catch (JsonException e)
+        {
+            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"is not valid JSON: {e.Message}"] }));
+        }
     }
 
     /// <summary>Writes <c>2025-03-01T12:00:00Z</c> rather than an offset, whatever offset the value carries.</summary>

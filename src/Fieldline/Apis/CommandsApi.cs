@@ -34,14 +34,10 @@ internal static class CommandsApi
     private static async Task<Results<ContentHttpResult, ValidationProblem, ProblemHttpResult>> CreateCommand(
         string deviceId, CommandService commands, HttpContext context, CancellationToken cancellationToken)
     {
-        JsonNode? body;
-        try
+        var (body, invalid) = await ApiJson.ReadBodyAsync(context.Request, cancellationToken);
+        if (invalid is not null)
         {
-            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: cancellationToken);
-        }
-        catch (JsonException e)
-        {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"is not valid JSON: {e.Message}"] });
+            return invalid;
         }
 
         var errors = new Dictionary<string, string[]>();

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Fieldline.Core.Shadows;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -38,14 +37,10 @@ internal static class ShadowsApi
         [FromQuery(Name = "admin_override")] bool? adminOverride,
         CancellationToken cancellationToken)
     {
-        JsonNode? body;
-        try
+        var (body, invalid) = await ApiJson.ReadBodyAsync(context.Request, cancellationToken);
+        if (invalid is not null)
         {
-            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: cancellationToken);
-        }
-        catch (JsonException e)
-        {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"is not valid JSON: {e.Message}"] });
+            return invalid;
         }
 
         if (ParseUpdate(body, context.Request.Headers.IfMatch.ToString(), out var update, out var version) is { } errors)

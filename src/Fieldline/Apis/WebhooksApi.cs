@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Fieldline.Core.Events;
 using Fieldline.Core.Webhooks;
@@ -30,14 +29,10 @@ internal static class WebhooksApi
     private static async Task<Results<ContentHttpResult, ValidationProblem>> CreateWebhook(
         HttpContext context, IWebhookStore store, WebhookDispatcher dispatcher, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
-        JsonNode? body;
-        try
+        var (body, invalid) = await ApiJson.ReadBodyAsync(context.Request, cancellationToken);
+        if (invalid is not null)
         {
-            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: cancellationToken);
-        }
-        catch (JsonException e)
-        {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [$"is not valid JSON: {e.Message}"] });
+            return invalid;
         }
 
         var errors = new Dictionary<string, string[]>();
