@@ -34,6 +34,7 @@ public sealed class CoapRequest
         }
 
         Path = path;
+        PathText = string.Join('/', path);
         Query = query;
         Options = options;
         ContentFormat = message.TryGetUInt(CoapOptionNumber.ContentFormat, out var format) ? (int)format : null;
@@ -48,6 +49,7 @@ public sealed class CoapRequest
         Token = request.Token;
         Remote = request.Remote;
         Path = request.Path;
+        PathText = request.PathText;
         Query = request.Query;
         Options = request.Options;
         ContentFormat = request.ContentFormat;
@@ -67,6 +69,15 @@ public sealed class CoapRequest
 
     /// <summary>The Uri-Path segments.</summary>
     public IReadOnlyList<string> Path { get; }
+
+    /// <summary>The path's segments joined by <c>/</c>, without a leading one.</summary>
+    public string PathText { get; }
+
+    /// <summary>
+    /// Whatever the resource keeps with this request, as <c>HttpContext.Items</c> does (the device a token names).
+    /// An observation keeps its request, so what was set when it registered is there at each notification.
+    /// </summary>
+    public object? State { get; set; }
 
     /// <summary>The Uri-Query arguments (<c>name=value</c> or <c>name</c>).</summary>
     public IReadOnlyList<string> Query { get; }
@@ -103,6 +114,13 @@ public sealed record CoapResponse(CoapCode Code, int? ContentFormat = null, byte
 {
     /// <summary>Options besides Content-Format, in ascending number.</summary>
     public IReadOnlyList<(int Number, byte[] Value)> Options { get; init; } = [];
+
+    /// <summary>
+    /// Called once the client is known to have this response: when it goes piggybacked on the ACK of the request,
+    /// or when the Confirmable message that carries it (a separate response, a notification) is acknowledged.
+    /// Never called for a Non-confirmable message. Must not block.
+    /// </summary>
+    public Action? Delivered { get; init; }
 
     /// <summary>A response with a UTF-8 text payload (content format 0, text/plain), as diagnostic payloads are (§5.5.2).</summary>
     public static CoapResponse Text(CoapCode code, string text) =>

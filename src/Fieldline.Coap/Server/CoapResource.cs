@@ -23,8 +23,23 @@ public abstract class CoapResource
     /// <summary>The methods this resource serves; others get 4.05 naming these.</summary>
     public abstract IReadOnlyList<CoapCode> Methods { get; }
 
-    /// <summary>Raised by <see cref="NotifyObservers"/>; the server answers each observer's GET again (RFC 7641).</summary>
-    internal event Action<CoapResource>? Changed;
+    /// <summary>
+    /// The content formats this resource takes in a request payload; a request naming another in Content-Format gets
+    /// 4.15 Unsupported Content-Format. Null takes any; a request without Content-Format is left to the resource.
+    /// </summary>
+    public virtual IReadOnlyList<int>? AcceptedContentFormats => null;
+
+    /// <summary>
+    /// Whether every notification of this resource is Confirmable, for state that must reach the observer (commands),
+    /// rather than one at least every <see cref="CoapServerOptions.ObserveConfirmableInterval"/>.
+    /// </summary>
+    public virtual bool ConfirmableNotifications => false;
+
+    /// <summary>
+    /// Raised by <see cref="NotifyObservers()"/> (with a null path: every observer) and
+    /// <see cref="NotifyObservers(string)"/>; the server answers those observers' GET again (RFC 7641).
+    /// </summary>
+    internal event Action<CoapResource, string?>? Changed;
 
     /// <summary>Answers a request for one of <see cref="Methods"/>.</summary>
     public abstract ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken);
@@ -33,7 +48,34 @@ public abstract class CoapResource
     /// Tells the observers of this resource (GET with Observe 0, when <see cref="CoapLinkAttributes.Observable"/>) that
     /// its state changed: each gets a notification with a fresh answer to its request.
     /// </summary>
-    protected void NotifyObservers() => Changed?.Invoke(this);
+    protected void NotifyObservers() => Changed?.Invoke(this, null);
+
+    /// <summary>
+    /// Tells the observers that requested <paramref name="path"/> (its segments joined by <c>/</c>, as
+    /// <see cref="CoapRequest.PathText"/>) that it changed. A resource with placeholders serves many paths (one per
+    /// device); this notifies the observers of one of them without touching the others.
+    /// </summary>
+    protected void NotifyObservers(string path) => Changed?.Invoke(this, path);
+
+    /// <summary>
+    /// Called when a client starts observing this resource (its GET with Observe 0 succeeded). The request, with its
+    /// <see cref="CoapRequest.State"/>, is the one each notification answers again.
+    /// </summary>
+    protected virtual void OnObserveStarted(CoapRequest request)
+    {
+    }
+
+    /// <summary>
+    /// Called when an observation ends: deregistered, reset by the client, not acknowledged, replaced by a new
+    /// registration with the same token, or ended by an error answer.
+    /// </summary>
+    protected virtual void OnObserveEnded(CoapRequest request)
+    {
+    }
+
+    internal void ObserveStarted(CoapRequest request) => OnObserveStarted(request);
+
+    internal void ObserveEnded(CoapRequest request) => OnObserveEnded(request);
 
     /// <summary>Whether the path has <c>{name}</c> segments (such a resource cannot be listed: it has no one path).</summary>
     internal bool HasPlaceholders => Segments.Any(IsPlaceholder);

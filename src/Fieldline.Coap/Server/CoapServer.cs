@@ -240,6 +240,12 @@ public sealed partial class CoapServer : IAsyncDisposable
             found ??= resource;
             if (resource.Methods.Contains(request.Method))
             {
+                if (request.ContentFormat is { } format && request.Payload.Length > 0
+                    && resource.AcceptedContentFormats is { } accepted && !accepted.Contains(format))
+                {
+                    return CoapResponse.Text(CoapCode.UnsupportedContentFormat, $"Content-Format {format} is not accepted here; use one of {string.Join(", ", accepted)}.");
+                }
+
                 try
                 {
                     byte[]? block1 = null;
@@ -282,7 +288,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         if (type == CoapMessageType.Confirmable)
         {
             // A separate response is Confirmable: sent again until the client acknowledges it (§5.2.2).
-            _ = _confirmables.SendAsync(bytes, messageId, remote);
+            _ = ConfirmAsync(_confirmables.SendAsync(bytes, messageId, remote), response.Delivered);
             return;
         }
 
@@ -292,6 +298,21 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
 
         Send(bytes, remote);
+        if (type == CoapMessageType.Acknowledgement)
+        {
+            response.Delivered?.Invoke();
+        }
+    }
+
+    private static async Task<bool> ConfirmAsync(Task<bool> acknowledged, Action? delivered)
+    {
+        var answered = await acknowledged.ConfigureAwait(false);
+        if (answered)
+        {
+            delivered?.Invoke();
+        }
+
+        return answered;
     }
 
     private byte[] Encode(CoapMessageType type, ushort messageId, ReadOnlySpan<byte> token, CoapResponse response)
@@ -400,9 +421,9 @@ public sealed partial class CoapServer : IAsyncDisposable
         return response with { Options = [.. response.Options.Where(o => o.Number != CoapOptionNumber.Observe).Append((Number: CoapOptionNumber.Observe, Value: sequence)).OrderBy(o => o.Number)] };
     }
 
-    private void OnResourceChanged(CoapResource resource)
+    private void OnResourceChanged(CoapResource resource, string? path)
     {
-        foreach (var observer in _observers.Of(resource))
+        foreach (var observer in _observers.Of(resource, path))
         {
             _ = NotifyAsync(observer);
         }
@@ -462,11 +483,13 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
         else
         {
-            response = WithSequence(response);
+            // A notification too large for one message carries the first block; the client asks for the rest (RFC 7959 §2.6).
+            response = WithSequence(InBlocks(observer.Request, response));
         }
 
         var now = _timeProvider.GetTimestamp();
-        var confirmable = observer.LastConfirmable == 0 || _timeProvider.GetElapsedTime(observer.LastConfirmable, now) >= _options.ObserveConfirmableInterval;
+        var confirmable = observer.Resource.ConfirmableNotifications || observer.LastConfirmable == 0
+            || _timeProvider.GetElapsedTime(observer.LastConfirmable, now) >= _options.ObserveConfirmableInterval;
         var messageId = NextMessageId();
         var bytes = Encode(confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, messageId, observer.Request.Token, response);
         if (!ends)
@@ -481,7 +504,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
 
         observer.LastConfirmable = now;
-        return _confirmables.SendAsync(bytes, messageId, observer.Request.Remote);
+        return ConfirmAsync(_confirmables.SendAsync(bytes, messageId, observer.Request.Remote), response.Delivered);
     }
 
     private byte[] SendEmpty(CoapMessageType type, ushort messageId, IPEndPoint remote)
