@@ -223,6 +223,22 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         return new DeviceCredentials(deviceId, (byte[])reader.GetValue(0), ParseStatus(reader.GetString(1)));
     }
 
+    public async Task<DeviceCredentials?> FindByTokenHashAsync(byte[] tokenHash, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tokenHash);
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        await using var select = connection.CreateCommand();
+        select.CommandText = "SELECT device_id, token_hash, status FROM devices WHERE token_hash = $token_hash LIMIT 1";
+        select.Parameters.AddWithValue("$token_hash", tokenHash);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new DeviceCredentials(reader.GetString(0), (byte[])reader.GetValue(1), ParseStatus(reader.GetString(2)));
+    }
+
     public async Task<DeviceCredentials?> FindByCertificateFingerprintAsync(string fingerprint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(fingerprint);

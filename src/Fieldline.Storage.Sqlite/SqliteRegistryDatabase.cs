@@ -17,7 +17,7 @@ public sealed class SqliteRegistryDatabase : IDisposable
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 5;
+    private const int SchemaVersion = 6;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -35,6 +35,7 @@ public sealed class SqliteRegistryDatabase : IDisposable
             certificate_fingerprint TEXT
         );
         CREATE INDEX IF NOT EXISTS ix_devices_type_status ON devices (type, status, device_id);
+        CREATE INDEX IF NOT EXISTS ix_devices_token_hash ON devices (token_hash);
         CREATE UNIQUE INDEX IF NOT EXISTS ix_devices_certificate_fingerprint ON devices (certificate_fingerprint)
             WHERE certificate_fingerprint IS NOT NULL;
         CREATE TABLE IF NOT EXISTS device_status_history (

@@ -171,6 +171,20 @@ public sealed class SqliteDeviceRegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_device_is_found_by_its_current_token_hash_only()
+    {
+        await _registry.CreateAsync(NewDevice("k"), DeviceTokens.Hash("old"), default);
+        await _registry.CreateAsync(NewDevice("other"), DeviceTokens.Hash("other"), default);
+        var before = await _registry.FindByTokenHashAsync(DeviceTokens.Hash("old"), default);
+        await _registry.SetTokenHashAsync("k", DeviceTokens.Hash("new"), default);
+
+        Assert.Equal("k", before?.DeviceId);
+        Assert.Null(await _registry.FindByTokenHashAsync(DeviceTokens.Hash("old"), default));
+        Assert.Equal("k", (await _registry.FindByTokenHashAsync(DeviceTokens.Hash("new"), default))?.DeviceId);
+        Assert.Equal(DeviceStatus.Offline, (await _registry.FindByTokenHashAsync(DeviceTokens.Hash("new"), default))?.Status);
+    }
+
+    [Fact]
     public async Task Counts_are_grouped_by_status_and_type()
     {
         await _registry.CreateAsync(NewDevice("s1"), DeviceTokens.Hash("t"), default);

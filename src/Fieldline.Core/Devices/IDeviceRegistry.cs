@@ -53,6 +53,12 @@ public interface IDeviceRegistry
     /// <summary>The stored token hash and status of a device, for authentication; null when unknown.</summary>
     Task<DeviceCredentials?> GetCredentialsAsync(string deviceId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The device whose token has this hash, for protocols that present only a token (CoAP's
+    /// <c>/api/v1/{token}/...</c>); null when none.
+    /// </summary>
+    Task<DeviceCredentials?> FindByTokenHashAsync(byte[] tokenHash, CancellationToken cancellationToken);
+
     /// <summary>The device whose registered certificate has this fingerprint (lowercase hex SHA-256), for authentication; null when none.</summary>
     Task<DeviceCredentials?> FindByCertificateFingerprintAsync(string fingerprint, CancellationToken cancellationToken);
 

@@ -18,6 +18,7 @@ public sealed partial class TelemetryIngest : IDisposable
     private static List<TelemetryPoint>? t_points;
 
     private readonly TelemetryPayloadParser _parser;
+    private readonly SenmlPayloadParser _senml;
     private readonly TelemetryPipeline _pipeline;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<TelemetryIngest> _logger;
@@ -34,8 +35,10 @@ public sealed partial class TelemetryIngest : IDisposable
         TimeProvider timeProvider,
         ILogger<TelemetryIngest> logger,
         IMeterFactory? meterFactory = null,
-        DataReceivedBatcher? dataReceived = null)
+        DataReceivedBatcher? dataReceived = null,
+        SenmlPayloadParser? senml = null)
     {
+        _senml = senml ?? new SenmlPayloadParser();
         _dataReceived = dataReceived;
         _parser = parser;
         _pipeline = pipeline;
@@ -54,12 +57,19 @@ public sealed partial class TelemetryIngest : IDisposable
         TryIngest(deviceId, payload, out durable, out error, parsed: null);
 
     /// <summary>As <see cref="TryIngest(string, ReadOnlyMemory{byte}, out Task?, out string?)"/>, also adding the points it parsed to <paramref name="parsed"/>.</summary>
-    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, out Task? durable, out string? error, List<TelemetryPoint>? parsed)
+    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, out Task? durable, out string? error, List<TelemetryPoint>? parsed) =>
+        TryIngest(deviceId, payload, TelemetryPayloadFormat.Json, out durable, out error, parsed);
+
+    /// <summary>As <see cref="TryIngest(string, ReadOnlyMemory{byte}, out Task?, out string?)"/>, for a payload in <paramref name="format"/>.</summary>
+    public bool TryIngest(string deviceId, ReadOnlyMemory<byte> payload, TelemetryPayloadFormat format, out Task? durable, out string? error, List<TelemetryPoint>? parsed = null)
     {
         var points = t_points ??= new List<TelemetryPoint>(64);
         points.Clear();
         var nowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-        if (!_parser.TryParse(deviceId, new ReadOnlySequence<byte>(payload), nowMs, points, out error))
+        var valid = format == TelemetryPayloadFormat.Json
+            ? _parser.TryParse(deviceId, new ReadOnlySequence<byte>(payload), nowMs, points, out error)
+            : _senml.TryParse(deviceId, payload.Span, format, nowMs, points, out error);
+        if (!valid)
         {
             durable = null;
             _payloadsRejected.Add(1);
