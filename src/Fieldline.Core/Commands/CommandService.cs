@@ -134,6 +134,13 @@ public sealed class CommandService
         }
     }
 
+    /// <summary>The device's pending commands that have not expired, oldest first (for a device that asks for them).</summary>
+    public async Task<IReadOnlyList<DeviceCommand>> ListPendingAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        var now = _timeProvider.GetUtcNow();
+        return [.. (await _store.ListPendingAsync(deviceId, cancellationToken).ConfigureAwait(false)).Where(c => c.ExpiresAt > now)];
+    }
+
     /// <summary>Records a device's response; false when it names no open command of this device.</summary>
     public async Task<bool> RespondAsync(string deviceId, CommandResponse response, CancellationToken cancellationToken)
     {
@@ -178,10 +185,10 @@ public sealed class CommandService
     private void Send(DeviceCommand command) => _transport.Send(command, () => _ = MarkDeliveredAsync(command));
 
     /// <summary>
-    /// The device acknowledged <paramref name="command"/>, sent while it was pending. The store's compare-and-set on
+    /// The device has <paramref name="command"/>, sent while it was pending (it acknowledged it, or took it in an answer). The store's compare-and-set on
     /// the state makes this a no-op when the command moved on meanwhile (answered, expired), so it is not read back.
     /// </summary>
-    private Task<bool> MarkDeliveredAsync(DeviceCommand command) =>
+    public Task<bool> MarkDeliveredAsync(DeviceCommand command) =>
         TransitionAsync(command with { State = CommandState.Delivered, DeliveredAt = _timeProvider.GetUtcNow() }, CommandState.Pending, CancellationToken.None);
 
     private async Task<bool> TransitionAsync(DeviceCommand command, CommandState expected, CancellationToken cancellationToken)

@@ -44,7 +44,6 @@ internal static class BrokerHosting
         services.AddSingleton<DeviceShadowTopics>();
         services.AddSingleton<DeviceCommandTopics>();
         services.AddSingleton<DeviceRequestTopics>();
-        services.AddSingleton<ICommandTransport>(sp => sp.GetRequiredService<DeviceCommandTopics>());
         services.AddSingleton<ICommandStore, SqliteCommandStore>();
         services.AddSingleton<CommandService>();
         services.AddHostedService<CommandExpiryService>();
@@ -62,7 +61,7 @@ internal static class BrokerHosting
             sp.GetRequiredService<IMeterFactory>(),
             sp.GetRequiredService<IMqttStateStore>()));
         services.AddSingleton<MqttConnectionHandler>();
-        services.AddSingleton<IDeviceConnections, BrokerDeviceConnections>();
+        services.AddSingleton<BrokerDeviceConnections>();
         services.AddSingleton<IServiceAccountConnections, BrokerServiceAccountConnections>();
         return services;
     }

@@ -19,6 +19,8 @@ internal static class ServeCommand
         var mqttTlsCert = new Option<string?>("--mqtt-tls-cert") { Description = "TLS server certificate: PEM (with --mqtt-tls-key, or key in the same file) or PKCS#12 (.pfx). Default: a generated development certificate in the data directory." };
         var mqttTlsKey = new Option<string?>("--mqtt-tls-key") { Description = "PEM private key of --mqtt-tls-cert." };
         var mqttTlsClientCa = new Option<string?>("--mqtt-tls-client-ca") { Description = "PEM CA certificate(s): a client certificate issued by one, with a device id as CN, authenticates as that device." };
+        var coapPort = new Option<int?>("--coap-port") { Description = "CoAP port (UDP, not encrypted); 0 picks a free port (default 5683)." };
+        var noCoap = new Option<bool>("--no-coap") { Description = "Do not listen for CoAP." };
         var bind = new Option<string?>("--bind") { Description = "Address to listen on (default 0.0.0.0, all interfaces)." };
         var adminKey = new Option<string?>("--admin-key") { Description = "Admin API key; replaces the stored one." };
         var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Let MQTT clients in without user name and password, to any topic outside sensor/, device/ and $ (default off)." };
@@ -34,7 +36,7 @@ internal static class ServeCommand
 
         var command = new Command("serve", "Run the Fieldline server.")
         {
-            dataDir, httpPort, mqttPort, mqttTlsPort, noMqttTls, mqttTlsCert, mqttTlsKey, mqttTlsClientCa, bind, adminKey, allowAnonymous,
+            dataDir, httpPort, mqttPort, mqttTlsPort, noMqttTls, mqttTlsCert, mqttTlsKey, mqttTlsClientCa, coapPort, noCoap, bind, adminKey, allowAnonymous,
             anonymousDenyPublish, anonymousDenySubscribe, maxKeepAlive,
             maxConnections, maxPerAddress, maxConnectRate, maxSubscriptions, maxTopicLength, maxTopicLevels,
         };
@@ -49,6 +51,8 @@ internal static class ServeCommand
             AddOverride(overrides, "Mqtt:Tls:CertificatePath", parseResult.GetValue(mqttTlsCert));
             AddOverride(overrides, "Mqtt:Tls:KeyPath", parseResult.GetValue(mqttTlsKey));
             AddOverride(overrides, "Mqtt:Tls:ClientCaPath", parseResult.GetValue(mqttTlsClientCa));
+            AddOverride(overrides, "Coap:Port", parseResult.GetValue(coapPort)?.ToString(CultureInfo.InvariantCulture));
+            AddOverride(overrides, "Coap:Enabled", parseResult.GetValue(noCoap) ? "false" : null);
             AddOverride(overrides, "Bind", parseResult.GetValue(bind));
             AddOverride(overrides, "Security:AdminKey", parseResult.GetValue(adminKey));
             AddOverride(overrides, "Mqtt:AllowAnonymous", parseResult.GetValue(allowAnonymous) ? "true" : null);

@@ -2,6 +2,8 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using Fieldline.Apis;
 using Fieldline.Broker;
+using Fieldline.CoapApi;
+using Fieldline.Core.Commands;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
 using Fieldline.Core.Security;
@@ -50,6 +52,9 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
 
     /// <summary>The TCP port the MQTT over TLS listener is bound to; null when TLS is disabled.</summary>
     public int? MqttTlsPort { get; }
+
+    /// <summary>The UDP port the CoAP listener is bound to; null when CoAP is disabled.</summary>
+    public int? CoapPort => Services.GetRequiredService<CoapListener>().LocalEndPoint?.Port;
 
     /// <summary>The URL of MQTT over WebSocket (on the HTTP port).</summary>
     public Uri MqttWebSocketUrl => new(LocalUrl("ws", Options.Bind, HttpUrl.Port), MqttWebSocketEndpoint.Path);
@@ -203,6 +208,10 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddHostedService(sp => sp.GetRequiredService<AdminApiKey>());
 
         services.AddFieldlineBroker(configuration);
+        services.AddFieldlineCoap();
+        services.AddSingleton<ICommandTransport>(sp => CoapHosting.CommandTransports(sp, sp.GetRequiredService<DeviceCommandTopics>()));
+        services.AddSingleton<IDeviceConnections>(sp => new AllDeviceConnections(
+            [sp.GetRequiredService<BrokerDeviceConnections>(), sp.GetRequiredService<CoapDeviceSessions>()]));
         services.AddSingleton<IReadinessCheck, BrokerReadiness>();
 
         // After StorageLifetime: it reads the webhooks from the registry at start.
@@ -275,6 +284,10 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         }
 
         await output.WriteLineAsync($"  MQTT over WebSocket: {MqttWebSocketUrl}");
+        if (CoapPort is { } coapPort)
+        {
+            await output.WriteLineAsync($"  CoAP:  {LocalUrl("coap", Options.Bind, coapPort).GetLeftPart(UriPartial.Authority)} (UDP, not encrypted: DTLS is not supported yet)");
+        }
 
         if (Options.Mqtt.AllowAnonymous)
         {

@@ -16,6 +16,8 @@ internal sealed class FieldlineOptions
 
     public FieldlineMqttOptions Mqtt { get; set; } = new();
 
+    public FieldlineCoapOptions Coap { get; set; } = new();
+
     public FieldlineSecurityOptions Security { get; set; } = new();
 
     public FieldlineTelemetryOptions Telemetry { get; set; } = new();
@@ -107,6 +109,22 @@ internal sealed class FieldlineMqttTlsOptions
     /// client certificate identifies a device only by a fingerprint registered to it.
     /// </summary>
     public string? ClientCaPath { get; set; }
+}
+
+/// <summary>The CoAP listener (UDP) for devices too small for MQTT. Not encrypted: DTLS is not supported yet.</summary>
+internal sealed class FieldlineCoapOptions
+{
+    /// <summary>Whether the CoAP listener runs.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>UDP port; 0 lets the operating system pick a free one.</summary>
+    public int Port { get; set; } = 5683;
+
+    /// <summary>
+    /// A device that neither sends a CoAP request nor observes a resource for this many seconds is marked offline
+    /// (ThingsBoard's inactivity timeout plays the same part).
+    /// </summary>
+    public int IdleTimeoutSeconds { get; set; } = 600;
 }
 
 /// <summary>Administrative access.</summary>

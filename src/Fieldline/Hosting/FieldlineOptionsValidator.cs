@@ -29,6 +29,12 @@ internal sealed class FieldlineOptionsValidator : IValidateOptions<FieldlineOpti
         }
 
         ValidateTls(failures, options);
+        ValidatePort(failures, "Coap:Port", options.Coap.Port);
+        if (options.Coap.IdleTimeoutSeconds is < 1 or > 86_400)
+        {
+            failures.Add($"Coap:IdleTimeoutSeconds must be between 1 and 86400 (was {options.Coap.IdleTimeoutSeconds}).");
+        }
+
         foreach (var type in options.Shadows.TelemetryToReported.Where(t => !WireNames.TryParse<DeviceType>(t, out _)))
         {
             failures.Add($"Shadows:TelemetryToReported must hold device types ({WireNames.Choices<DeviceType>()}); '{type}' is not one.");

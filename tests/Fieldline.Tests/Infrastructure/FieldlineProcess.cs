@@ -40,7 +40,7 @@ internal sealed partial class FieldlineProcess : IDisposable
     public static async Task<FieldlineProcess> StartAsync(string dataDir, string adminKey, params string[] moreArguments)
     {
         var host = HostAssemblyPath();
-        var process = ExternalProcess.Start("dotnet", [host, "serve", "--data-dir", dataDir, "--http-port", "0", "--mqtt-port", "0", "--mqtt-tls-port", "0", "--bind", "127.0.0.1", "--admin-key", adminKey, .. moreArguments]);
+        var process = ExternalProcess.Start("dotnet", [host, "serve", "--data-dir", dataDir, "--http-port", "0", "--mqtt-port", "0", "--mqtt-tls-port", "0", "--coap-port", "0", "--bind", "127.0.0.1", "--admin-key", adminKey, .. moreArguments]);
         Uri? http = null;
         int? mqtt = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));

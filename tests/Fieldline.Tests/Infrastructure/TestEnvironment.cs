@@ -59,6 +59,7 @@ internal sealed class TestEnvironment : IAsyncDisposable
             ["Http:Port"] = "0",
             ["Mqtt:Port"] = "0",
             ["Mqtt:Tls:Port"] = "0",
+            ["Coap:Port"] = "0",
             ["Security:AdminKey"] = adminKey ?? string.Empty,
 
             // Tests write points with fixed timestamps from 2025; keep them past the default retention of 30 days.
