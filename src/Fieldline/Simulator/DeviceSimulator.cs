@@ -3,13 +3,12 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json.Serialization;
 using MQTTnet;
-using MQTTnet.Protocol;
 
 namespace Fieldline.Simulator;
 
 /// <summary>
 /// <c>fieldline sim</c>: registers simulated devices through the REST API (or takes over existing ones by rotating
-/// their tokens), connects each with its own MQTT client and publishes sensor data, showing live progress.
+/// their tokens), connects each with its own MQTT client or CoAP socket and sends sensor data, showing live progress.
 /// </summary>
 internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter output)
 {
@@ -33,10 +32,15 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
         }
 
         var factory = new MqttClientFactory();
-        var clients = new IMqttClient[devices.Count];
+        var links = new ISimulatedDeviceLink[devices.Count];
         try
         {
-            output.WriteLine($"Connecting to mqtt://{options.MqttHost}:{options.MqttPort} ...");
+            output.WriteLine(options.Protocol == SimulatorProtocol.Coap
+                ? $"Sending over coap://{options.CoapHost}:{options.CoapPort} ..."
+                : $"Connecting to mqtt://{options.MqttHost}:{options.MqttPort} ...");
+            var coapServer = options.Protocol == SimulatorProtocol.Coap
+                ? new IPEndPoint((await Dns.GetHostAddressesAsync(options.CoapHost, cancellationToken).ConfigureAwait(false)).First(), options.CoapPort)
+                : null;
             using (var connectGate = new SemaphoreSlim(50))
             {
                 await Task.WhenAll(devices.Select(async (device, index) =>
@@ -44,16 +48,9 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
                     await connectGate.WaitAsync(cancellationToken).ConfigureAwait(false);
                     try
                     {
-                        var client = factory.CreateMqttClient();
-                        var clientOptions = new MqttClientOptionsBuilder()
-                            .WithTcpServer(options.MqttHost, options.MqttPort)
-                            .WithClientId(device.Id)
-                            .WithCredentials(device.Id, device.Token)
-                            .WithKeepAlivePeriod(TimeSpan.FromSeconds(60))
-                            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
-                            .Build();
-                        await client.ConnectAsync(clientOptions, cancellationToken).ConfigureAwait(false);
-                        clients[index] = client;
+                        links[index] = coapServer is not null
+                            ? new CoapDeviceLink(coapServer, device.Token, confirmable: options.Qos == 1)
+                            : await MqttDeviceLink.ConnectAsync(factory, options.MqttHost, options.MqttPort, device.Id, device.Token, options.Qos, cancellationToken).ConfigureAwait(false);
                         Interlocked.Increment(ref _connected);
                     }
                     finally
@@ -66,7 +63,7 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
             var stopwatch = Stopwatch.StartNew();
             using var runCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             runCts.CancelAfter(options.Duration);
-            var publishers = devices.Select((device, index) => PublishLoopAsync(clients[index], device.Id, index, runCts.Token)).ToArray();
+            var publishers = devices.Select((device, index) => PublishLoopAsync(links[index], index, runCts.Token)).ToArray();
             var progress = ReportProgressAsync(stopwatch, runCts.Token);
             await Task.WhenAll(publishers).ConfigureAwait(false);
             await progress.ConfigureAwait(false);
@@ -78,14 +75,9 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
         }
         finally
         {
-            foreach (var client in clients.Where(c => c is not null))
+            foreach (var link in links.Where(l => l is not null))
             {
-                if (client.IsConnected)
-                {
-                    await client.DisconnectAsync(new MqttClientDisconnectOptions(), CancellationToken.None).ConfigureAwait(false);
-                }
-
-                client.Dispose();
+                await link.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
@@ -106,12 +98,10 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
         return (await created.Content.ReadFromJsonAsync<TokenResponse>(cancellationToken).ConfigureAwait(false))!.Token;
     }
 
-    private async Task PublishLoopAsync(IMqttClient client, string deviceId, int index, CancellationToken cancellationToken)
+    private async Task PublishLoopAsync(ISimulatedDeviceLink link, int index, CancellationToken cancellationToken)
     {
         var model = new SensorModel(index);
-        var topic = $"sensor/{deviceId}/telemetry";
         var interval = TimeSpan.FromSeconds(1 / options.Rate);
-        var qos = (MqttQualityOfServiceLevel)options.Qos;
         using var inflight = new SemaphoreSlim(MaxInflightPerDevice);
         var pending = new List<Task>();
         var next = Stopwatch.GetTimestamp();
@@ -127,13 +117,8 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
 
                 next += (long)(interval.TotalSeconds * Stopwatch.Frequency);
                 await inflight.WaitAsync(cancellationToken).ConfigureAwait(false);
-                var message = new MqttApplicationMessageBuilder()
-                    .WithTopic(topic)
-                    .WithPayload(model.NextPayload(DateTimeOffset.UtcNow))
-                    .WithQualityOfServiceLevel(qos)
-                    .Build();
                 Interlocked.Increment(ref _sent);
-                pending.Add(PublishOneAsync(client, message, inflight));
+                pending.Add(PublishOneAsync(link, model.NextPayload(DateTimeOffset.UtcNow), inflight));
                 pending.RemoveAll(t => t.IsCompleted);
             }
         }
@@ -145,12 +130,11 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
         await Task.WhenAll(pending).ConfigureAwait(false);
     }
 
-    private async Task PublishOneAsync(IMqttClient client, MqttApplicationMessage message, SemaphoreSlim inflight)
+    private async Task PublishOneAsync(ISimulatedDeviceLink link, byte[] payload, SemaphoreSlim inflight)
     {
         try
         {
-            var result = await client.PublishAsync(message, CancellationToken.None).ConfigureAwait(false);
-            if (result.IsSuccess)
+            if (await link.SendTelemetryAsync(payload, CancellationToken.None).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref _acknowledged);
             }
@@ -159,7 +143,7 @@ internal sealed class DeviceSimulator(SimulatorOptions options, TextWriter outpu
                 Interlocked.Increment(ref _failed);
             }
         }
-        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException or TimeoutException)
         {
             Interlocked.Increment(ref _failed);
         }

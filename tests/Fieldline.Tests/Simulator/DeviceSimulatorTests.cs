@@ -38,4 +38,27 @@ public sealed class DeviceSimulatorTests
             Assert.Equal(["humidity", "temperature", "vibration"], latest.Select(l => l.Metric).Order());
         }
     }
+
+    [Fact]
+    public async Task The_simulator_sends_over_coap_and_every_request_is_acknowledged_after_the_write()
+    {
+        await using var environment = await TestEnvironment.StartAsync();
+        var output = new StringWriter();
+        var exitCode = await Fieldline.Cli.FieldlineCommandLine.Create().Parse(
+            [
+                "sim", "--protocol", "coap", "--devices", "3", "--rate", "10", "--duration", "1.5",
+                "--url", environment.Application.HttpUrl.ToString(), "--admin-key", TestEnvironment.AdminKey,
+                "--coap-port", environment.Application.CoapPort!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), "--prefix", "coapsim",
+            ]).InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = output, Error = output });
+
+        var text = output.ToString();
+        Assert.True(exitCode == 0, $"expected exit code 0, saw {exitCode}; output: {text}");
+        Assert.Contains("coap://127.0.0.1:", text, StringComparison.Ordinal);
+        Assert.Contains(" 0 failed", text, StringComparison.Ordinal);
+        foreach (var device in new[] { "coapsim-00000", "coapsim-00001", "coapsim-00002" })
+        {
+            var latest = await environment.Telemetry.GetLatestAsync(device, CancellationToken.None);
+            Assert.Equal(["humidity", "temperature", "vibration"], latest.Select(l => l.Metric).Order());
+        }
+    }
 }
