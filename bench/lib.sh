@@ -46,13 +46,17 @@ publish_fieldline() {
         { cat "$WORK/publish.log" >&2; die "dotnet publish failed"; }
 }
 
-# Starts Fieldline in the background; sets FL_PID, FL_HTTP, FL_MQTT, FL_KEY. Extra serve flags from $FIELDLINE_EXTRA.
+# Starts Fieldline in the background; sets FL_PID, FL_HTTP, FL_MQTT, FL_COAP, FL_KEY. Extra serve flags from
+# $FIELDLINE_EXTRA. Every listener takes a free port (a TCP port free now, which is as good as any for UDP), so that two
+# benchmark scripts can run at once.
 start_fieldline() {
     FL_HTTP=$(free_port)
     FL_MQTT=$(free_port)
+    FL_COAP=$(free_port)
     FL_KEY=${FL_KEY:-bench-admin-key-$RANDOM$RANDOM}
     mkdir -p "$WORK/fl-data"
     "$FIELDLINE_PUB/fieldline" serve --data-dir "$WORK/fl-data" --http-port "$FL_HTTP" --mqtt-port "$FL_MQTT" \
+        --mqtt-tls-port "$(free_port)" --coap-port "$FL_COAP" \
         --bind 127.0.0.1 --admin-key "$FL_KEY" ${FIELDLINE_EXTRA:-} >"$WORK/fieldline.log" 2>&1 &
     FL_PID=$!
     local deadline=$((SECONDS + 60))

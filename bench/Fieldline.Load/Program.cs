@@ -13,6 +13,7 @@ using MQTTnet.Protocol;
 //   fieldline-load idle --mqtt-port PORT --pid BROKER_PID [--connections 5000] [--user U --password P] [--settle 3]
 //   fieldline-load fanin|fanout|durable --mqtt-port PORT [broker options] [workload options]: see BrokerUsage below.
 //   fieldline-load shadow|commands --url URL --admin-key KEY --mqtt-port PORT [--devices 1000] ...: see Usage.
+//   fieldline-load coap --coap-port PORT [--url URL --admin-key KEY | --path time] [--clients 100] [--seconds 10]: see Usage.
 var command = args.Length > 0 ? args[0] : "";
 var options = ParseOptions(args.Skip(1).ToArray());
 try
@@ -26,6 +27,7 @@ try
         "durable" => await DurableSession.RunAsync(options),
         "shadow" => await ShadowUpdates.RunAsync(options),
         "commands" => await CommandRoundTrips.RunAsync(options),
+        "coap" => await CoapRequests.RunAsync(options),
         _ => Usage(),
     };
 }
@@ -34,7 +36,7 @@ catch (ArgumentException ex)
     Console.Error.WriteLine($"error: {ex.Message}");
     return Usage();
 }
-catch (Exception ex) when (command is "fanin" or "fanout" or "durable" or "shadow" or "commands")
+catch (Exception ex) when (command is "fanin" or "fanout" or "durable" or "shadow" or "commands" or "coap")
 {
     // A broker that refused or dropped a client: the run has no figure, and the script says why.
     Console.Error.WriteLine($"error: {command}: {ex.GetType().Name}: {ex.Message}");
@@ -52,6 +54,8 @@ static int Usage()
     Console.Error.WriteLine("       fieldline-load shadow --url URL --admin-key KEY --mqtt-port PORT [--devices 1000] [--updates 20 (per device)]");
     Console.Error.WriteLine("                             or --echo 1 --mqtt-port PORT (any broker: QoS 1 round trips through bench/{id}/echo)");
     Console.Error.WriteLine("       fieldline-load commands --url URL --admin-key KEY --mqtt-port PORT [--devices 1000] [--commands 5000] [--concurrency 100]");
+    Console.Error.WriteLine("       fieldline-load coap --coap-port PORT [--url URL --admin-key KEY (telemetry POSTs) | --path time (GETs of any server)]");
+    Console.Error.WriteLine("                           [--clients 100] [--seconds 10] [--warmup 2] [--values 5] [--server-pid PID --clk-tck 100] [--name NAME]");
     Console.Error.WriteLine("         broker options: [--user U --password P] [--mqtt-version 5|4] [--name NAME] [--broker-pid PID --clk-tck 100]");
     Console.Error.WriteLine("                         [--inflight 100] [--payload-size 100] [--timeout 120] [--idle 5]");
     return 2;

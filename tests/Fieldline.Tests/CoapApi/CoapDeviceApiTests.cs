@@ -102,6 +102,24 @@ public sealed class CoapDeviceApiTests
     }
 
     [Fact]
+    public async Task A_shadow_larger_than_a_kilobyte_arrives_intact_through_coap_clients_block_wise_get()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = await RegisterAsync(env, "coap-big-1");
+        var desired = new JsonObject();
+        for (var i = 0; i < 40; i++)
+        {
+            desired[$"setting_{i:D2}"] = new string((char)('a' + (i % 26)), 40);
+        }
+
+        await PatchDesiredAsync(env, "coap-big-1", desired.ToJsonString());
+        var fetched = await CoapClientAsync("-m", "get", "-b", "64", Url(env, $"api/v1/{token}/shadow"));
+
+        Assert.True(fetched.Output.Length > 2048, $"expected more than 2 KiB, got {fetched}");
+        Assert.True(JsonNode.DeepEquals(desired, JsonNode.Parse(fetched.Output)!["state"]!["desired"]), $"the shadow in 64-byte blocks differs: {fetched.Output}");
+    }
+
+    [Fact]
     public async Task Reported_state_posted_over_coap_closes_the_delta_and_an_observer_sees_it_close()
     {
         await using var env = await TestEnvironment.StartAsync();
