@@ -20,21 +20,19 @@ namespace Fieldline.Coap.Server;
 /// </remarks>
 public sealed partial class CoapServer : IAsyncDisposable
 {
-    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(10);
-
     private readonly CoapServerOptions _options;
     private readonly IReadOnlyList<CoapResource> _resources;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Socket _socket;
     private readonly ConcurrentDictionary<ExchangeKey, Exchange> _exchanges = new();
+    private readonly Queue<(ExchangeKey Key, Exchange Exchange)> _exchangesByAge = new(); // receive loop only
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConfirmableTransmissions _confirmables;
     private readonly CoapObservers _observers = new();
     private readonly Block1Assembler _block1;
     private int _observeSequence;
     private Task _receiving = Task.CompletedTask;
-    private long _lastSweep;
     private int _nextMessageId = Random.Shared.Next(ushort.MaxValue);
 
     public CoapServer(CoapServerOptions options, IEnumerable<CoapResource> resources, TimeProvider timeProvider, ILogger<CoapServer> logger)
@@ -70,7 +68,6 @@ public sealed partial class CoapServer : IAsyncDisposable
     public void Start()
     {
         _socket.Bind(new IPEndPoint(_options.Address, _options.Port));
-        _lastSweep = _timeProvider.GetTimestamp();
         _receiving = Task.Run(ReceiveLoopAsync);
     }
 
@@ -175,6 +172,8 @@ public sealed partial class CoapServer : IAsyncDisposable
 
             return;
         }
+
+        _exchangesByAge.Enqueue((key, exchange));
 
         if (datagram.Length > _options.MaximumMessageSize)
         {
@@ -528,21 +527,19 @@ public sealed partial class CoapServer : IAsyncDisposable
 
     private ushort NextMessageId() => (ushort)Interlocked.Increment(ref _nextMessageId);
 
+    /// <summary>
+    /// Forgets exchanges older than EXCHANGE_LIFETIME, and the oldest beyond <see cref="CoapServerOptions.MaximumExchanges"/>,
+    /// so that the memory kept for recognising retransmissions is bounded whatever the request rate. Exchanges are
+    /// queued in arrival order, so this looks at the oldest only: no scan.
+    /// </summary>
     private void SweepExchanges()
     {
         var now = _timeProvider.GetTimestamp();
-        if (_timeProvider.GetElapsedTime(_lastSweep, now) < SweepInterval)
+        while (_exchangesByAge.TryPeek(out var oldest)
+            && (_exchangesByAge.Count > _options.MaximumExchanges || _timeProvider.GetElapsedTime(oldest.Exchange.Started, now) > _options.ExchangeLifetime))
         {
-            return;
-        }
-
-        _lastSweep = now;
-        foreach (var (key, exchange) in _exchanges)
-        {
-            if (_timeProvider.GetElapsedTime(exchange.Started, now) > _options.ExchangeLifetime)
-            {
-                _exchanges.TryRemove(key, out _);
-            }
+            _exchangesByAge.Dequeue();
+            _exchanges.TryRemove(KeyValuePair.Create(oldest.Key, oldest.Exchange));
         }
     }
 

@@ -47,6 +47,31 @@ public sealed class CoapServerTests
     }
 
     [Fact]
+    public async Task Exchanges_are_forgotten_after_exchange_lifetime_and_the_oldest_beyond_the_maximum()
+    {
+        var counter = new CountingResource();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = CoapTestServer.Start([counter], o => o.MaximumExchanges = 2, time);
+        using var client = new RawCoapClient(server.Port);
+        byte[] Post(ushort id) => RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Post, id, [1], "count", "x"u8.ToArray());
+
+        async Task<string> ExchangeAsync(ushort id)
+        {
+            await client.SendAsync(Post(id));
+            return (await client.ReceiveAsync()).Payload;
+        }
+
+        var answers = new List<string> { await ExchangeAsync(1), await ExchangeAsync(2), await ExchangeAsync(3) };
+        answers.Add(await ExchangeAsync(3)); // remembered: the same answer
+        answers.Add(await ExchangeAsync(1)); // the oldest beyond 2 exchanges was forgotten: handled again
+        time.Advance(TimeSpan.FromSeconds(248));
+        answers.Add(await ExchangeAsync(4)); // past EXCHANGE_LIFETIME the others are forgotten
+        answers.Add(await ExchangeAsync(1));
+
+        Assert.Equal(["1", "2", "3", "3", "4", "5", "6"], answers);
+    }
+
+    [Fact]
     public async Task A_malformed_confirmable_message_gets_a_reset_and_a_malformed_non_confirmable_one_nothing()
     {
         await using var server = CoapTestServer.Start([new HelloResource()]);
