@@ -316,7 +316,19 @@ public sealed partial class CoapServer : IAsyncDisposable
 
     private byte[] Encode(CoapMessageType type, ushort messageId, ReadOnlySpan<byte> token, CoapResponse response)
     {
-        var buffer = new byte[_options.MaximumMessageSize];
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(_options.MaximumMessageSize);
+        try
+        {
+            return Encode(buffer.AsSpan(0, _options.MaximumMessageSize), type, messageId, token, response);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static byte[] Encode(Span<byte> buffer, CoapMessageType type, ushort messageId, ReadOnlySpan<byte> token, CoapResponse response)
+    {
         var writer = new CoapMessageWriter(buffer, type, response.Code, messageId, token);
         var contentFormatWritten = response.ContentFormat is null;
         foreach (var (number, value) in response.Options)

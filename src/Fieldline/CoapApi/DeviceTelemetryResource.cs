@@ -28,7 +28,8 @@ internal sealed class DeviceTelemetryResource(CoapDeviceSessions sessions, Telem
             return BadRequest(error ?? "The payload is not valid telemetry.");
         }
 
-        await durable!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Not cancellable: the pipeline completes every batch, at shutdown too, and the answer must follow the write.
+        await durable!.ConfigureAwait(false);
         return new CoapResponse(CoapCode.Changed);
     }
 }
