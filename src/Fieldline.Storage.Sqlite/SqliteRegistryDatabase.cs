@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
 
 namespace Fieldline.Storage.Sqlite;
@@ -107,10 +106,7 @@ public sealed class SqliteRegistryDatabase : IDisposable
     /// <summary>SQLITE_CONSTRAINT_PRIMARYKEY.</summary>
     internal const int SqliteConstraintPrimaryKey = 1555;
 
-    private const int MaximumConfiguredHandles = 1024;
-
     private readonly string _connectionString;
-    private readonly ConcurrentDictionary<nint, byte> _configuredHandles = new();
 
     /// <summary>Points at <c>fieldline.db</c> in <paramref name="dataDirectory"/>; nothing is opened until used.</summary>
     public SqliteRegistryDatabase(string dataDirectory)
@@ -181,22 +177,12 @@ public sealed class SqliteRegistryDatabase : IDisposable
             await connection.OpenAsync(cancellationToken);
 
             // NORMAL is durable in WAL mode except for the last commits on power loss, which is acceptable
-            // for registry writes and far cheaper than an fsync per commit. A pooled connection keeps the setting of
-            // its SQLite handle, so each handle is set once rather than at every open. Should a new handle come at
-            // the address of a closed one, it keeps SQLite's default, FULL, which is only slower.
-            var handle = connection.Handle!.DangerousGetHandle();
-            if (!_configuredHandles.ContainsKey(handle))
-            {
-                await using var pragma = connection.CreateCommand();
-                pragma.CommandText = "PRAGMA synchronous = NORMAL;";
-                await pragma.ExecuteNonQueryAsync(cancellationToken);
-                if (_configuredHandles.Count >= MaximumConfiguredHandles)
-                {
-                    _configuredHandles.Clear();
-                }
-
-                _configuredHandles.TryAdd(handle, 0);
-            }
+            // for registry writes and far cheaper than an fsync per commit. Set at every open: remembering which
+            // handles were set, by their address, went wrong when a pool was cleared and a new handle came at a
+            // closed one's address (it kept SQLite's FULL), and setting it once per handle was not measurably faster.
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = "PRAGMA synchronous = NORMAL;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
 
             return connection;
         }

@@ -74,6 +74,62 @@ public sealed class CrashTests
     }
 
     [Fact]
+    public async Task Every_coap_telemetry_post_answered_2_04_before_a_kill_9_is_there_after_restart()
+    {
+        const int clients = 20;
+        const int perClient = 50;
+        var dataDir = TestEnvironment.NewTempDirectory();
+        try
+        {
+            var start = DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds();
+            using (var first = await FieldlineProcess.StartAsync(dataDir, AdminKey))
+            {
+                using var http = Client(first);
+                using var created = await http.PostAsJsonAsync("/api/v1/devices", new { device_id = "crash-coap", name = "Crash", type = "sensor" });
+                created.EnsureSuccessStatusCode();
+                var token = (await created.Content.ReadFromJsonAsync<JsonObject>())!["token"]!.GetValue<string>();
+
+                // 20 devices' worth of sockets, each with its requests one after the other, so that many share a commit.
+                var codes = await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
+                {
+                    await using var coap = new Fieldline.Coap.Client.CoapClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, first.CoapPort));
+                    var answered = new List<Fieldline.Coap.Protocol.CoapCode>();
+                    for (var i = 0; i < perClient; i++)
+                    {
+                        var n = (c * perClient) + i;
+                        var response = await coap.SendAsync(Fieldline.Coap.Protocol.CoapCode.Post, $"api/v1/{token}/telemetry", System.Text.Encoding.UTF8.GetBytes($"{{\"ts\":{start + n},\"values\":{{\"counter\":{n}}}}}"));
+                        answered.Add(response.Code);
+                    }
+
+                    return answered;
+                }));
+                Assert.All(codes.SelectMany(c => c), code => Assert.Equal(Fieldline.Coap.Protocol.CoapCode.Changed, code));
+
+                // Every 2.04 is in: kill the server without any chance to flush.
+                first.KillHard();
+            }
+
+            using var second = await FieldlineProcess.StartAsync(dataDir, AdminKey);
+            using var query = Client(second);
+            var values = new List<double>();
+            string? cursor = null;
+            do
+            {
+                var page = await query.GetFromJsonAsync<JsonObject>($"/api/v1/devices/crash-coap/telemetry/counter?from={start}&to={start + (clients * perClient)}&limit=1000{(cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor))}");
+                values.AddRange(page!["points"]!.AsArray().Select(p => p!["value"]!.GetValue<double>()));
+                cursor = page["next_cursor"]?.GetValue<string>();
+            }
+            while (cursor is not null);
+
+            Assert.Equal(Enumerable.Range(0, clients * perClient).Select(i => (double)i), values);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Shadows_pending_commands_and_webhooks_acknowledged_before_a_kill_9_are_there_after_restart()
     {
         await using var receiver = await WebhookReceiver.StartAsync(failFirst: 0);

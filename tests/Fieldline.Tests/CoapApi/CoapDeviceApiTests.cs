@@ -42,6 +42,23 @@ public sealed class CoapDeviceApiTests
     }
 
     [Fact]
+    public async Task Bound_to_all_interfaces_coap_answers_over_ipv4_and_ipv6()
+    {
+        await using var env = await TestEnvironment.StartAsync(configuration: new Dictionary<string, string?> { ["Bind"] = "0.0.0.0" });
+        var token = await RegisterAsync(env, "coap-dual-1");
+        var port = env.Application.CoapPort;
+
+        var overIpv4 = await CoapClientAsync("-m", "get", $"coap://127.0.0.1:{port}/api/v1/{token}/shadow");
+        Assert.Equal(0, (int)JsonNode.Parse(overIpv4.Output)!["version"]!);
+        Assert.Contains($"CoAP:  coap://127.0.0.1:{port}", env.Banner, StringComparison.Ordinal);
+        if (Socket.OSSupportsIPv6)
+        {
+            var overIpv6 = await CoapClientAsync("-m", "get", $"coap://[::1]:{port}/api/v1/{token}/shadow");
+            Assert.Equal(0, (int)JsonNode.Parse(overIpv6.Output)!["version"]!);
+        }
+    }
+
+    [Fact]
     public async Task Bad_telemetry_gets_4_00_saying_why_and_a_content_format_it_does_not_take_gets_4_15()
     {
         await using var env = await TestEnvironment.StartAsync();

@@ -13,17 +13,21 @@ internal sealed partial class FieldlineProcess : IDisposable
     private readonly Process _process;
     private readonly System.Text.StringBuilder _output = new();
 
-    private FieldlineProcess(Process process, Uri httpUrl, int mqttPort, IEnumerable<string> seen)
+    private FieldlineProcess(Process process, Uri httpUrl, int mqttPort, int coapPort, IEnumerable<string> seen)
     {
         _process = process;
         HttpUrl = httpUrl;
         MqttPort = mqttPort;
+        CoapPort = coapPort;
         _output.AppendJoin('\n', seen).Append('\n');
     }
 
     public Uri HttpUrl { get; }
 
     public int MqttPort { get; }
+
+    /// <summary>The UDP port of CoAP.</summary>
+    public int CoapPort { get; }
 
     /// <summary>What the process printed on standard output so far.</summary>
     public string Output
@@ -43,9 +47,10 @@ internal sealed partial class FieldlineProcess : IDisposable
         var process = ExternalProcess.Start("dotnet", [host, "serve", "--data-dir", dataDir, "--http-port", "0", "--mqtt-port", "0", "--mqtt-tls-port", "0", "--coap-port", "0", "--bind", "127.0.0.1", "--admin-key", adminKey, .. moreArguments]);
         Uri? http = null;
         int? mqtt = null;
+        int? coap = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var seen = new List<string>();
-        while (http is null || mqtt is null)
+        while (http is null || mqtt is null || coap is null)
         {
             var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
             if (line is null)
@@ -63,10 +68,14 @@ internal sealed partial class FieldlineProcess : IDisposable
             {
                 mqtt = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
             }
+            else if (CoapLine().Match(line) is { Success: true } c)
+            {
+                coap = int.Parse(c.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
         }
 
         // Keep draining output so that the process never blocks on a full pipe.
-        var started = new FieldlineProcess(process, http, mqtt.Value, seen);
+        var started = new FieldlineProcess(process, http, mqtt.Value, coap.Value, seen);
         _ = started.RecordOutputAsync();
         _ = process.StandardError.ReadToEndAsync(CancellationToken.None);
         return started;
@@ -123,4 +132,7 @@ internal sealed partial class FieldlineProcess : IDisposable
 
     [GeneratedRegex(@"MQTT:\s+mqtt://[^:\s]+:(\d+)")]
     private static partial Regex MqttLine();
+
+    [GeneratedRegex(@"CoAP:\s+coap://[^:\s]+:(\d+)")]
+    private static partial Regex CoapLine();
 }
