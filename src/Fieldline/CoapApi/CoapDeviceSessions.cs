@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
+using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
+using Fieldline.Core.Events;
 using Fieldline.Core.Security;
 using Fieldline.Hosting;
 using Microsoft.Extensions.Options;
@@ -52,14 +54,16 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
     private readonly FailedAttemptLimiter _failures;
     private readonly IDeviceRegistry _registry;
     private readonly DeviceConnectionTracker _tracker;
+    private readonly EventBus _events;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<CoapDeviceSessions> _logger;
     private readonly TimeSpan _idleTimeout;
 
-    public CoapDeviceSessions(IDeviceRegistry registry, DeviceConnectionTracker tracker, IOptions<FieldlineOptions> options, TimeProvider timeProvider, ILogger<CoapDeviceSessions> logger)
+    public CoapDeviceSessions(IDeviceRegistry registry, DeviceConnectionTracker tracker, EventBus events, IOptions<FieldlineOptions> options, TimeProvider timeProvider, ILogger<CoapDeviceSessions> logger)
     {
         _registry = registry;
         _tracker = tracker;
+        _events = events;
         _timeProvider = timeProvider;
         _logger = logger;
         _idleTimeout = TimeSpan.FromSeconds(options.Value.Coap.IdleTimeoutSeconds);
@@ -115,10 +119,12 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
         var now = _timeProvider.GetTimestamp();
         var presence = _devices.GetOrAdd(deviceId, _ => new Presence());
         bool announce;
+        bool connected;
         lock (presence)
         {
             presence.LastActive = now;
-            announce = !presence.Online || _timeProvider.GetElapsedTime(presence.LastAnnounced, now) >= _idleTimeout / 10;
+            connected = !presence.Online;
+            announce = connected || _timeProvider.GetElapsedTime(presence.LastAnnounced, now) >= _idleTimeout / 10;
             if (announce)
             {
                 presence.Online = true;
@@ -129,6 +135,11 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
         if (announce)
         {
             _tracker.Connected(deviceId);
+        }
+
+        if (connected)
+        {
+            _events.Publish(EventTypes.DeviceConnected, "coap", deviceId, new JsonObject { ["device_id"] = deviceId, ["protocol"] = "coap" });
         }
     }
 
@@ -195,6 +206,7 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
             if (offline)
             {
                 _tracker.Disconnected(deviceId);
+                _events.Publish(EventTypes.DeviceDisconnected, "coap", deviceId, new JsonObject { ["device_id"] = deviceId, ["reason"] = "idle" });
                 LogIdle(deviceId, _idleTimeout.TotalSeconds);
             }
         }

@@ -258,6 +258,10 @@ public sealed class CoapDeviceApiTests
         Assert.Equal("online", await StatusAsync(env, "coap-watcher")); // idle as long, but observing
         var history = (await env.Client.GetFromJsonAsync<JsonArray>("/api/v1/devices/coap-poster/status-history"))!;
         Assert.Equal(["offline", "online"], history.Select(h => (string)h!["status"]!).Take(2));
+        var events = env.GetService<Fieldline.Core.Events.EventBus>()
+            .Retained(new Fieldline.Core.Events.EventFilter(new HashSet<string> { "DeviceConnected", "DeviceDisconnected" }, "coap-poster"), 0);
+        Assert.Equal(["DeviceConnected coap", "DeviceDisconnected coap"], events.Select(e => $"{e.EventType} {e.Source}"));
+        Assert.Equal("idle", (string?)events[1].Payload["reason"]);
     }
 
     [Fact]
