@@ -12,7 +12,8 @@ namespace Fieldline.Coap.Server;
 internal sealed class CoapObservers
 {
     private readonly ConcurrentDictionary<(CoapResource Resource, IPEndPoint Remote, string Token), Observer> _observers = new();
-    private readonly ConcurrentDictionary<(CoapResource Resource, string Path), ConcurrentDictionary<Observer, byte>> _byPath = new();
+    private readonly Dictionary<(CoapResource Resource, string Path), List<Observer>> _byPath = []; // under its own lock
+    private long _registrations;
     private readonly ConcurrentDictionary<(IPEndPoint Remote, ushort MessageId), Observer> _byNotification = new();
 
     public int Count => _observers.Count;
@@ -20,7 +21,7 @@ internal sealed class CoapObservers
     /// <summary>Registers (or refreshes) an observation; a client observing again with the same token replaces it (§4.1).</summary>
     public void Add(CoapResource resource, CoapRequest request)
     {
-        var observer = new Observer(resource, request);
+        var observer = new Observer(resource, request, Interlocked.Increment(ref _registrations));
         var replaced = default(Observer);
         _observers.AddOrUpdate(
             (resource, request.Remote, Convert.ToHexString(request.Token)),
@@ -35,9 +36,32 @@ internal sealed class CoapObservers
             Ended(replaced);
         }
 
-        _byPath.GetOrAdd((resource, request.PathText), _ => new ConcurrentDictionary<Observer, byte>())[observer] = 0;
+        Observer? evicted = null;
+        lock (_byPath)
+        {
+            var key = (resource, request.PathText);
+            if (!_byPath.TryGetValue(key, out var observers))
+            {
+                _byPath[key] = observers = [];
+            }
+
+            observers.Add(observer);
+            if (observers.Count > resource.MaximumObserversPerPath)
+            {
+                evicted = observers.MinBy(o => o.Registration);
+            }
+        }
+
         resource.ObserveStarted(request);
+        if (evicted is not null)
+        {
+            Remove(evicted);
+        }
     }
+
+    /// <summary>Whether the observation is still registered (not ended or replaced).</summary>
+    public bool IsRegistered(Observer observer) =>
+        _observers.TryGetValue((observer.Resource, observer.Request.Remote, Convert.ToHexString(observer.Request.Token)), out var current) && current == observer;
 
     public void Remove(CoapResource resource, IPEndPoint remote, byte[] token)
     {
@@ -65,7 +89,10 @@ internal sealed class CoapObservers
             return _observers.Values.Where(o => o.Resource == resource);
         }
 
-        return _byPath.TryGetValue((resource, path), out var observers) ? observers.Keys : [];
+        lock (_byPath)
+        {
+            return _byPath.TryGetValue((resource, path), out var observers) ? [.. observers] : [];
+        }
     }
 
     /// <summary>Records that a notification went out as <paramref name="messageId"/>.</summary>
@@ -92,17 +119,11 @@ internal sealed class CoapObservers
     {
         Forget(observer);
         var key = (observer.Resource, observer.Request.PathText);
-        if (_byPath.TryGetValue(key, out var observers))
+        lock (_byPath)
         {
-            observers.TryRemove(observer, out _);
-            if (observers.IsEmpty)
+            if (_byPath.TryGetValue(key, out var observers) && observers.Remove(observer) && observers.Count == 0)
             {
-                // Another registration may have joined between the check and the removal: it is put back.
-                _byPath.TryRemove(new KeyValuePair<(CoapResource, string), ConcurrentDictionary<Observer, byte>>(key, observers));
-                foreach (var late in observers.Keys)
-                {
-                    _byPath.GetOrAdd(key, _ => new ConcurrentDictionary<Observer, byte>())[late] = 0;
-                }
+                _byPath.Remove(key);
             }
         }
 
@@ -117,8 +138,11 @@ internal sealed class CoapObservers
         }
     }
 
-    internal sealed class Observer(CoapResource resource, CoapRequest request)
+    internal sealed class Observer(CoapResource resource, CoapRequest request, long registration)
     {
+        /// <summary>The order of registration: the oldest of a path goes first past its limit.</summary>
+        public long Registration { get; } = registration;
+
         public CoapResource Resource { get; } = resource;
 
         public CoapRequest Request { get; } = request;

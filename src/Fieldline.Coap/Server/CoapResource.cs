@@ -17,6 +17,16 @@ public abstract class CoapResource
     /// <summary>The path's segments.</summary>
     public IReadOnlyList<string> Segments { get; }
 
+    /// <summary>The path as declared, placeholders and all (what logs name: never a request's path, which may hold a credential).</summary>
+    public string Template => "/" + string.Join('/', Segments);
+
+    /// <summary>
+    /// Most observations of one path (one device's, when the path names it); a new one beyond it ends the oldest.
+    /// A device that restarts or changes address registers again, and its old observations would otherwise stay
+    /// until a Confirmable notification to them failed.
+    /// </summary>
+    public virtual int MaximumObserversPerPath => int.MaxValue;
+
     /// <summary>What <c>/.well-known/core</c> says of this resource (RFC 6690); null leaves it out of the listing.</summary>
     public virtual CoapLinkAttributes? Link => new();
 

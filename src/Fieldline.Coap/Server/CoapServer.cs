@@ -266,14 +266,14 @@ public sealed partial class CoapServer : IAsyncDisposable
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
                 {
-                    LogResourceFailed(e, string.Join('/', request.Path));
+                    LogResourceFailed(e, resource.Template);
                     return CoapResponse.Text(CoapCode.InternalServerError, "The request failed on the server.");
                 }
             }
         }
 
         return found is null
-            ? CoapResponse.Text(CoapCode.NotFound, $"No resource at /{string.Join('/', request.Path)}.")
+            ? CoapResponse.Text(CoapCode.NotFound, "No resource at this path.")
             : CoapResponse.Text(CoapCode.MethodNotAllowed, "Allowed: " + string.Join(", ", found.Methods.Select(MethodName)));
     }
 
@@ -283,7 +283,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         var (type, messageId) = requestType == CoapMessageType.Confirmable && !separate
             ? (CoapMessageType.Acknowledgement, requestId)
             : (requestType == CoapMessageType.Confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, NextMessageId());
-        var bytes = Encode(type, messageId, token, response);
+        var bytes = EncodeOrFail(type, messageId, token, response);
         if (type == CoapMessageType.Confirmable)
         {
             // A separate response is Confirmable: sent again until the client acknowledges it (§5.2.2).
@@ -312,6 +312,20 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
 
         return answered;
+    }
+
+    /// <summary>Encodes a response; one that does not fit <see cref="CoapServerOptions.MaximumMessageSize"/> becomes a 5.00.</summary>
+    private byte[] EncodeOrFail(CoapMessageType type, ushort messageId, ReadOnlySpan<byte> token, CoapResponse response)
+    {
+        try
+        {
+            return Encode(type, messageId, token, response);
+        }
+        catch (InvalidOperationException)
+        {
+            LogResponseTooLarge(response.Code.ToString());
+            return Encode(type, messageId, token, CoapResponse.Text(CoapCode.InternalServerError, "The response is too large."));
+        }
     }
 
     private byte[] Encode(CoapMessageType type, ushort messageId, ReadOnlySpan<byte> token, CoapResponse response)
@@ -417,12 +431,38 @@ public sealed partial class CoapServer : IAsyncDisposable
         block = block with { More = block.Offset + length < payload.Length };
         List<(int Number, byte[] Value)> options = [.. response.Options.Where(o => o.Number is not (CoapOptionNumber.Block2 or CoapOptionNumber.Size2))];
         options.Add((CoapOptionNumber.Block2, CoapOption.ToBytes(block.ToUInt32())));
+        if (!options.Any(o => o.Number == CoapOptionNumber.ETag))
+        {
+            // Each block is answered anew: the ETag lets the client see that the representation changed between
+            // blocks and start again, rather than put together a body that never existed (RFC 7959 §2.4).
+            options.Add((CoapOptionNumber.ETag, PayloadTag(payload)));
+        }
+
         if (block.Number == 0)
         {
             options.Add((CoapOptionNumber.Size2, CoapOption.ToBytes((uint)payload.Length)));
         }
 
-        return response with { Payload = payload.AsSpan((int)block.Offset, length).ToArray(), Options = [.. options.OrderBy(o => o.Number)] };
+        return response with
+        {
+            Payload = payload.AsSpan((int)block.Offset, length).ToArray(),
+            Options = [.. options.OrderBy(o => o.Number)],
+            Delivered = block.More ? null : response.Delivered, // the client has it all with the last block only
+        };
+    }
+
+    /// <summary>An 8-byte tag of a representation (FNV-1a), the same for the same bytes.</summary>
+    private static byte[] PayloadTag(ReadOnlySpan<byte> payload)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in payload)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        var tag = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(tag, hash);
+        return tag;
     }
 
     private CoapResponse WithSequence(CoapResponse response)
@@ -440,9 +480,13 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends an observer a notification of the resource's current state. One at a time per observer, and a
+    /// Confirmable one is waited for before the next (RFC 7641 §4.5.2: at most one outstanding); the next then
+    /// carries the state as it is by then, so changes made meanwhile are not lost, only merged.
+    /// </summary>
     private async Task NotifyAsync(CoapObservers.Observer observer)
     {
-        Task<bool>? acknowledged;
         try
         {
             await observer.Gate.WaitAsync(_stopping.Token).ConfigureAwait(false);
@@ -454,16 +498,20 @@ public sealed partial class CoapServer : IAsyncDisposable
 
         try
         {
-            acknowledged = await SendNotificationAsync(observer).ConfigureAwait(false);
+            if (!_observers.IsRegistered(observer))
+            {
+                return; // ended while this notification waited its turn
+            }
+
+            var acknowledged = await SendNotificationAsync(observer).ConfigureAwait(false);
+            if (acknowledged is not null && !await acknowledged.ConfigureAwait(false))
+            {
+                _observers.Remove(observer); // reset, or not acknowledged after MAX_RETRANSMIT: the client is gone (§4.5)
+            }
         }
         finally
         {
             observer.Gate.Release();
-        }
-
-        if (acknowledged is not null && !await acknowledged.ConfigureAwait(false))
-        {
-            _observers.Remove(observer); // reset, or not acknowledged after MAX_RETRANSMIT: the client is gone (§4.5)
         }
     }
 
@@ -481,7 +529,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         }
         catch (Exception e)
         {
-            LogResourceFailed(e, string.Join('/', observer.Request.Path));
+            LogResourceFailed(e, observer.Resource.Template);
             response = CoapResponse.Text(CoapCode.InternalServerError, "The resource failed on the server.");
         }
 
@@ -502,7 +550,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         var confirmable = observer.Resource.ConfirmableNotifications || observer.LastConfirmable == 0
             || _timeProvider.GetElapsedTime(observer.LastConfirmable, now) >= _options.ObserveConfirmableInterval;
         var messageId = NextMessageId();
-        var bytes = Encode(confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, messageId, observer.Request.Token, response);
+        var bytes = EncodeOrFail(confirmable ? CoapMessageType.Confirmable : CoapMessageType.NonConfirmable, messageId, observer.Request.Token, response);
         if (!ends)
         {
             _observers.Sent(observer, messageId);
@@ -569,6 +617,9 @@ public sealed partial class CoapServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The CoAP resource /{Path} failed")]
     private partial void LogResourceFailed(Exception exception, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A CoAP response {Code} did not fit in one message; answered 5.00 instead")]
+    private partial void LogResponseTooLarge(string code);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Sending a CoAP datagram to {Remote} failed: {Reason}")]
     private partial void LogSendFailed(IPEndPoint remote, string reason);

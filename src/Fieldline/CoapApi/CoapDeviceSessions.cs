@@ -70,8 +70,17 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
         _failures = new FailedAttemptLimiter(MaximumFailuresPerSource, TimeSpan.FromMinutes(1), timeProvider);
     }
 
+    private long _revocations;
+
     /// <summary>Raised when a device's access was revoked, so that resources end its observations.</summary>
     public event Action<string>? Revoked;
+
+    /// <summary>
+    /// Raised for a device that observes but has been idle for the idle timeout: resources notify it again, and as
+    /// that notification is Confirmable (the host sets the Confirmable interval to the idle timeout), a device that
+    /// went away without a word fails to acknowledge it, its observations end, and it goes offline.
+    /// </summary>
+    public event Action<string>? Probe;
 
     /// <summary>Finds the device a token belongs to.</summary>
     public async ValueTask<(CoapAuthenticationStatus Status, string? DeviceId)> AuthenticateAsync(string token, IPEndPoint remote, CancellationToken cancellationToken)
@@ -82,6 +91,7 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
             return (CoapAuthenticationStatus.Success, remembered.DeviceId);
         }
 
+        var revocations = Interlocked.Read(ref _revocations);
         var source = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4().ToString() : remote.Address.ToString();
         if (_failures.IsBlocked(source))
         {
@@ -109,7 +119,12 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
             _tokens.Clear();
         }
 
-        _tokens[token] = new RememberedToken(credentials.DeviceId, now);
+        // A revocation while the registry was read may concern this token: it is used once, not remembered.
+        if (Interlocked.Read(ref _revocations) == revocations)
+        {
+            _tokens[token] = new RememberedToken(credentials.DeviceId, now);
+        }
+
         return (CoapAuthenticationStatus.Success, credentials.DeviceId);
     }
 
@@ -163,7 +178,6 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
             lock (presence)
             {
                 presence.Observations = Math.Max(0, presence.Observations - 1);
-                presence.LastActive = _timeProvider.GetTimestamp();
             }
         }
     }
@@ -174,6 +188,7 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
     /// <inheritdoc />
     public int Disconnect(string deviceId)
     {
+        Interlocked.Increment(ref _revocations);
         foreach (var (token, remembered) in _tokens)
         {
             if (remembered.DeviceId == deviceId)
@@ -194,13 +209,27 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
         foreach (var (deviceId, presence) in _devices)
         {
             var offline = false;
+            var probe = false;
             lock (presence)
             {
-                if (presence.Online && presence.Observations == 0 && _timeProvider.GetElapsedTime(presence.LastActive, now) >= _idleTimeout)
+                if (presence.Online && _timeProvider.GetElapsedTime(presence.LastActive, now) >= _idleTimeout)
                 {
-                    presence.Online = false;
-                    offline = true;
+                    if (presence.Observations == 0)
+                    {
+                        presence.Online = false;
+                        offline = true;
+                    }
+                    else
+                    {
+                        presence.LastActive = now; // probed now; again after another idle timeout
+                        probe = true;
+                    }
                 }
+            }
+
+            if (probe)
+            {
+                Probe?.Invoke(deviceId);
             }
 
             if (offline)
@@ -232,7 +261,7 @@ internal sealed partial class CoapDeviceSessions : BackgroundService, IDeviceCon
     [LoggerMessage(Level = LogLevel.Information, Message = "A CoAP request from {Source} named no device's token; refused with 4.01")]
     private partial void LogUnknownToken(string source);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "CoAP requests from {Source} refused with 4.29: too many unknown tokens in the last minute")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "CoAP requests from {Source} refused with 4.29: too many unknown tokens in the last minute")]
     private partial void LogThrottled(string source);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Device {DeviceId} is offline: no CoAP request for {Seconds} s and no observation")]

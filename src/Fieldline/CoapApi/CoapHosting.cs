@@ -79,7 +79,15 @@ internal sealed class CoapListener(
             new DeviceCommandResponseResource(sessions, commands),
         ];
         var server = new CoapServer(
-            new CoapServerOptions { Address = CoapHosting.ListenAddress(options.Value.Bind), Port = coap.Port },
+            new CoapServerOptions
+            {
+                Address = CoapHosting.ListenAddress(options.Value.Bind),
+                Port = coap.Port,
+
+                // A notification at least once per idle timeout is Confirmable, so that the probe of an idle observing
+                // device (CoapDeviceSessions.Probe) finds out whether it is still there.
+                ObserveConfirmableInterval = TimeSpan.FromSeconds(Math.Min(coap.IdleTimeoutSeconds, TimeSpan.FromHours(24).TotalSeconds)),
+            },
             resources,
             timeProvider,
             logger);

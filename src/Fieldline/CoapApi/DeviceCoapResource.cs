@@ -20,7 +20,11 @@ internal abstract class DeviceCoapResource : CoapResource
     {
         Sessions = sessions;
         sessions.Revoked += NotifyDevice; // each observer is answered again, now 4.01, which ends the observation
+        sessions.Probe += NotifyDevice;
     }
+
+    /// <summary>One observation per path, and the path names the device: a device observing again (after a restart, from a new port) replaces its old observation.</summary>
+    public override int MaximumObserversPerPath => 1;
 
     protected CoapDeviceSessions Sessions { get; }
 

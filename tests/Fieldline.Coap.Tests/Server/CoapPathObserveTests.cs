@@ -80,6 +80,30 @@ public sealed class CoapPathObserveTests
     }
 
     [Fact]
+    public async Task Beyond_the_maximum_observers_of_a_path_a_new_registration_ends_the_oldest()
+    {
+        var things = new Things { MaximumObservers = 1 };
+        await using var server = CoapTestServer.Start([things]);
+        using var old = new RawCoapClient(server.Port);
+        using var restarted = new RawCoapClient(server.Port);
+
+        await old.SendAsync(Observe(1, [1], "things/m"));
+        await old.ReceiveAsync();
+        await restarted.SendAsync(Observe(1, [2], "things/m")); // the same device from a new port
+        await restarted.ReceiveAsync();
+        await Poll(() => things.Ended.Count == 1, "the old observation ended");
+        things.Set("m", "m1");
+        var notified = await restarted.ReceiveAsync();
+        await restarted.SendAsync([0x60, 0x00, (byte)(notified.MessageId >> 8), (byte)notified.MessageId]);
+        await old.SendAsync([0x40, 0x00, 0x55, 0x55]);
+        var oldNext = await old.ReceiveAsync();
+
+        Assert.Equal(1, server.Server.ObserverCount);
+        Assert.Equal("m1", notified.Payload);
+        Assert.Equal(0x5555, oldNext.MessageId); // the Reset of its ping: no notification came to the old one
+    }
+
+    [Fact]
     public async Task A_payload_in_a_content_format_the_resource_does_not_take_gets_4_15()
     {
         await using var server = CoapTestServer.Start([new Things()]);
@@ -128,6 +152,10 @@ public sealed class CoapPathObserveTests
         public override IReadOnlyList<int>? AcceptedContentFormats { get; } = [CoapContentFormat.TextPlain];
 
         public override bool ConfirmableNotifications => true;
+
+        public int MaximumObservers { get; init; } = int.MaxValue;
+
+        public override int MaximumObserversPerPath => MaximumObservers;
 
         public void Set(string id, string value)
         {

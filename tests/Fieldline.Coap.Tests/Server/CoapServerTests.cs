@@ -270,6 +270,30 @@ public sealed class CoapServerTests
     }
 
     [Fact]
+    public async Task Blocks_of_one_representation_share_an_etag_and_a_response_too_large_for_a_message_becomes_5_00()
+    {
+        await using var server = CoapTestServer.Start([new LargeResource(), new SecretThrowingResource(), new HugeErrorResource()]);
+        using var client = new RawCoapClient(server.Port);
+
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 1, [], "large"));
+        var first = await client.ReceiveAsync();
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 2, [], "large", options: o => o.After.Add((CoapOptionNumber.Block2, [0x1E]))));
+        var second = await client.ReceiveAsync(); // block 1 of 1,024 bytes
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 3, [], "api/v1/secret-token-123/boom"));
+        var failed = await client.ReceiveAsync();
+        await client.SendAsync(RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, 4, [], "huge"));
+        var huge = await client.ReceiveAsync();
+
+        Assert.Equal(ETag(first), ETag(second));
+        Assert.Equal(8, ETag(first).Length);
+        Assert.Equal("5.00", failed.Code.ToString());
+        Assert.Contains(server.Logger.Errors, e => e.Contains("/api/v1/{token}/boom", StringComparison.Ordinal));
+        Assert.DoesNotContain(server.Logger.Errors, e => e.Contains("secret-token-123", StringComparison.Ordinal)); // logs name the template, never the path
+        Assert.Equal("5.00", huge.Code.ToString());
+        Assert.Equal("The response is too large.", huge.Payload);
+    }
+
+    [Fact]
     public async Task A_large_resource_arrives_intact_in_the_blocks_the_client_asks_for()
     {
         await using var server = CoapTestServer.Start([new LargeResource()]);
@@ -389,6 +413,29 @@ public sealed class CoapServerTests
             await Release.Task.WaitAsync(cancellationToken);
             return CoapResponse.Text(CoapCode.Content, "done");
         }
+    }
+
+    private static byte[] ETag(RawCoapClient.Received received)
+    {
+        Assert.Equal(CoapFormatError.None, CoapMessageView.TryParse(received.Bytes, out var message));
+        Assert.True(message.TryGetOption(CoapOptionNumber.ETag, out var etag), "a block carries an ETag");
+        return etag.ToArray();
+    }
+
+    private sealed class SecretThrowingResource() : CoapResource("/api/v1/{token}/boom")
+    {
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("the resource failed on purpose");
+    }
+
+    private sealed class HugeErrorResource() : CoapResource("/huge")
+    {
+        public override IReadOnlyList<CoapCode> Methods { get; } = [CoapCode.Get];
+
+        public override ValueTask<CoapResponse> HandleAsync(CoapRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(CoapResponse.Text(CoapCode.BadRequest, new string('x', 2000))); // errors are not sent in blocks
     }
 
     private sealed class ThrowingResource() : CoapResource("/boom")

@@ -254,8 +254,13 @@ public sealed class CoapDeviceApiTests
         await Poll.UntilAsync(() => StatusAsync(env, "coap-poster"), s => s == "online", "the poster online after its request");
         await Poll.UntilAsync(() => StatusAsync(env, "coap-poster"), s => s == "offline", "the poster offline after 1 s idle");
 
+        // Idle as long but observing: it is probed with a Confirmable notification of the same state, acknowledges
+        // it (the client does), and stays online.
+        Assert.True(await observations.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15)), "a probe notification");
+        var probe = observations.Current;
         Assert.Equal(CoapCode.Changed, posted.Code);
-        Assert.Equal("online", await StatusAsync(env, "coap-watcher")); // idle as long, but observing
+        Assert.Equal(CoapCode.Content, probe.Code);
+        Assert.Equal("online", await StatusAsync(env, "coap-watcher"));
         var history = (await env.Client.GetFromJsonAsync<JsonArray>("/api/v1/devices/coap-poster/status-history"))!;
         Assert.Equal(["offline", "online"], history.Select(h => (string)h!["status"]!).Take(2));
         var events = env.GetService<Fieldline.Core.Events.EventBus>()
