@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # --- what the tests need from Debian ---------------------------------------------------------
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-packages=(mosquitto mosquitto-clients libcoap3-bin)
+packages=(mosquitto mosquitto-clients libcoap3-bin chromium)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # Node.js for the MQTT.js interoperability tests; a node already installed (with its npm) is used as it is.

@@ -15,6 +15,7 @@ using Fieldline.Core.Webhooks;
 using Fieldline.Observability;
 using Fieldline.Security;
 using Fieldline.Storage.Sqlite;
+using Fieldline.WebConsole;
 using Fieldline.Webhooks;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
@@ -203,6 +204,9 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
             .Configure<IOptions<FieldlineOptions>>((retention, fieldline) => retention.MaxAge = TimeSpan.FromDays(fieldline.Value.Telemetry.RetentionDays));
         services.AddHostedService<TelemetryRetentionService>();
 
+        services.AddFieldlineConsole();
+        services.AddSingleton<ConsoleSignIns>();
+
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());
         services.AddHostedService(sp => sp.GetRequiredService<AdminApiKey>());
@@ -239,6 +243,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.UseWebSockets();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseFieldlineConsole();
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase),
             api => api.UseMiddleware<AdminKeyAuthentication>());
@@ -254,6 +259,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.MapServiceAccountsApi();
         app.MapTelemetryApi();
         app.MapMqttWebSocket();
+        app.MapFieldlineConsole();
     }
 
     private static Uri LocalUrl(string scheme, string bind, int port)

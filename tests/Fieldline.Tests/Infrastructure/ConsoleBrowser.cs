@@ -1,0 +1,82 @@
+using Microsoft.Playwright;
+using Xunit.Sdk;
+
+namespace Fieldline.Tests.Infrastructure;
+
+/// <summary>
+/// Debian's Chromium driven by Playwright (its own browser download is not available here): headless, no sandbox, no
+/// GPU, a fresh user-data directory per browser. Screenshots go to <c>artifacts/screenshots/</c> of the repository.
+/// </summary>
+internal sealed class ConsoleBrowser : IAsyncDisposable
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    private readonly IPlaywright _playwright;
+    private readonly string _profile;
+
+    private ConsoleBrowser(IPlaywright playwright, IBrowserContext context, string profile)
+    {
+        _playwright = playwright;
+        Context = context;
+        _profile = profile;
+    }
+
+    public IBrowserContext Context { get; }
+
+    public static async Task<ConsoleBrowser> LaunchAsync(int width = 1280, int height = 800)
+    {
+        if (!File.Exists(ChromiumPath))
+        {
+            throw new XunitException($"Chromium is missing at {ChromiumPath}: build/test.sh installs it (apt-get install chromium).");
+        }
+
+        var playwright = await Playwright.CreateAsync();
+        var profile = TestEnvironment.NewTempDirectory();
+        var context = await playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu"],
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+        });
+        context.SetDefaultTimeout(15_000);
+        return new ConsoleBrowser(playwright, context, profile);
+    }
+
+    public async Task<IPage> NewPageAsync() => await Context.NewPageAsync();
+
+    /// <summary>Saves a full-page screenshot as <c>artifacts/screenshots/{name}.png</c>.</summary>
+    public static async Task ScreenshotAsync(IPage page, string name)
+    {
+        var directory = Path.Combine(RepositoryRoot(), "artifacts", "screenshots");
+        Directory.CreateDirectory(directory);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(directory, name + ".png"), FullPage = true });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Context.DisposeAsync();
+        _playwright.Dispose();
+        try
+        {
+            Directory.Delete(_profile, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Chromium may still hold a file for a moment; the temp directory is cleaned with the machine.
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Fieldline.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        return Path.GetTempPath();
+    }
+}

@@ -1,0 +1,110 @@
+using Fieldline.Tests.Infrastructure;
+using Microsoft.Playwright;
+
+namespace Fieldline.Tests.WebConsole;
+
+/// <summary>The web console in real headless Chromium: sign-in with the admin key, the overview and the devices page.</summary>
+public sealed class ConsoleSignInTests
+{
+    [Fact]
+    public async Task A_wrong_key_is_refused_and_the_admin_key_signs_in_to_the_overview_and_the_devices()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await env.RegisterAsync("console-th-1");
+        await env.RegisterAsync("console-gw-1", "gateway");
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/devices").ToString());
+        var redirected = page.Url;
+        await page.GetByLabel("Admin API key").FillAsync("not-the-key-0123456789");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        var refusal = await page.GetByRole(AriaRole.Alert).InnerTextAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "sign-in");
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.Locator("tr[data-device=console-gw-1]").WaitForAsync(); // back on the page first asked for
+        var landed = page.Url;
+        var rows = await page.Locator("tbody tr").CountAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var offline = await page.Locator("[data-status=offline]").InnerTextAsync();
+        var gateways = await page.Locator("[data-type=gateway]").InnerTextAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "overview");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Devices" }).ClickAsync();
+        await page.GetByLabel("Type").SelectOptionAsync("gateway");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("type=gateway", StringComparison.Ordinal));
+        var filtered = await page.Locator("tbody tr").AllInnerTextsAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "devices");
+
+        Assert.Contains("/sign-in", redirected, StringComparison.Ordinal);
+        Assert.EndsWith("/devices", landed, StringComparison.Ordinal);
+        Assert.Equal("That is not the admin API key.", refusal);
+        Assert.Equal("2", offline);
+        Assert.Equal("1", gateways);
+        Assert.Equal(2, rows);
+        Assert.Single(filtered);
+        Assert.Contains("console-gw-1", filtered[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Signing_out_ends_the_session_and_the_pages_ask_for_the_key_again()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await using var browser = await ConsoleBrowser.LaunchAsync(width: 390, height: 844); // a phone's width
+        var page = await browser.NewPageAsync();
+
+        await page.GotoAsync(env.Application.HttpUrl.ToString());
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Overview" }).WaitForAsync();
+        var cookies = await browser.Context.CookiesAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Sign in" }).WaitForAsync();
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/devices").ToString());
+
+        var session = Assert.Single(cookies, c => c.Name == "fieldline-console");
+        Assert.True(session.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
+        Assert.DoesNotContain(TestEnvironment.AdminKey, session.Value, StringComparison.Ordinal);
+        Assert.Contains("/sign-in", page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_device_page_shows_properties_latest_values_the_shadow_delta_and_commands()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await env.RegisterAsync("console-lamp-1", "actuator");
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await env.Telemetry.AppendAsync(new[] { new Fieldline.Core.Telemetry.TelemetryPoint("console-lamp-1", "temperature", now, 21.5, "°C") }, default);
+        using (var patch = await env.Client.PatchAsync("/api/v1/devices/console-lamp-1/shadow", new StringContent("""{"state":{"desired":{"led":"on"}}}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            patch.EnsureSuccessStatusCode();
+        }
+
+        using (var command = await env.Client.PostAsync("/api/v1/devices/console-lamp-1/commands", new StringContent("""{"type":"blink"}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            command.EnsureSuccessStatusCode();
+        }
+
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/sign-in").ToString());
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Overview" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Devices" }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "console-lamp-1" }).ClickAsync();
+        var temperature = await page.Locator("tr[data-metric=temperature] td.value").InnerTextAsync();
+        var delta = await page.Locator("pre[data-section=delta]").InnerTextAsync();
+        var state = await page.Locator("tbody tr[data-command] td.state").InnerTextAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "device");
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/devices/nobody").ToString());
+        var missing = await page.GetByRole(AriaRole.Alert).InnerTextAsync();
+
+        Assert.Equal("21.5", temperature);
+        Assert.Contains("\"led\": \"on\"", delta, StringComparison.Ordinal);
+        Assert.Equal("pending", state);
+        Assert.Contains("No device has the id 'nobody'", missing, StringComparison.Ordinal);
+    }
+}
