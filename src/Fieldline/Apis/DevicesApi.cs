@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Fieldline.Core;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
 using Fieldline.Core.Shadows;
@@ -43,61 +42,20 @@ internal static partial class DevicesApi
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Device not found", detail: $"No device has the id '{deviceId}'.");
 
     private static async Task<Results<Created<DeviceResponse>, ValidationProblem, ProblemHttpResult>> RegisterDevice(
-        DeviceRegistration registration, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
+        DeviceRegistration registration, DeviceRegistrations registrations, CancellationToken cancellationToken)
     {
-        var errors = new Dictionary<string, string[]>();
-        DeviceRules.CheckDeviceId(errors, "device_id", registration.DeviceId);
-        DeviceRules.CheckName(errors, registration.Name);
-        var type = DeviceRules.CheckType(errors, registration.Type);
-        DeviceRules.CheckLength(errors, "model", registration.Model);
-        DeviceRules.CheckLength(errors, "firmware_version", registration.FirmwareVersion);
-        DeviceRules.CheckLength(errors, "location", registration.Location);
-        DeviceRules.CheckMetadata(errors, registration.Metadata);
-        var fingerprint = registration.CertificateFingerprint is { } given ? DeviceRules.CheckCertificateFingerprint(errors, given) : null;
-        if (errors.Count > 0)
+        var outcome = await registrations.RegisterAsync(registration, "api", cancellationToken);
+        if (outcome.Errors is { } errors)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
-        var device = new Device
+        if (outcome.Device is not { } device)
         {
-            DeviceId = registration.DeviceId!,
-            Name = registration.Name!,
-            Type = type,
-            Model = registration.Model,
-            FirmwareVersion = registration.FirmwareVersion,
-            Location = registration.Location,
-            Status = DeviceStatus.Offline,
-            RegisteredAt = TruncateToMilliseconds(services.TimeProvider.GetUtcNow()),
-            Metadata = registration.Metadata ?? [],
-            CertificateFingerprint = fingerprint,
-        };
-
-        var token = DeviceTokens.Generate();
-        switch (await services.Registry.CreateAsync(device, DeviceTokens.Hash(token), cancellationToken))
-        {
-            case RegistryWriteResult.Conflict:
-                return TypedResults.Problem(
-                    statusCode: StatusCodes.Status409Conflict,
-                    title: "Device already exists",
-                    detail: $"A device with the id '{device.DeviceId}' is already registered.");
-            case RegistryWriteResult.CertificateInUse:
-                return CertificateInUse();
-            case RegistryWriteResult.NameTaken:
-                return TypedResults.Problem(
-                    statusCode: StatusCodes.Status409Conflict,
-                    title: "Device id taken",
-                    detail: $"'{device.DeviceId}' is the user name of a service account. Device ids and service account user names are both MQTT user names, so they must differ.");
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: outcome.ConflictTitle, detail: outcome.ConflictDetail);
         }
 
-        LogDeviceRegistered(services.Logger, device.DeviceId, device.Type);
-        services.Events.Publish(EventTypes.DeviceRegistered, "api", device.DeviceId, new JsonObject
-        {
-            ["device_id"] = device.DeviceId,
-            ["type"] = WireNames.Name(device.Type),
-            ["name"] = device.Name,
-        });
-        return TypedResults.Created($"/api/v1/devices/{device.DeviceId}", DeviceResponse.From(device, token));
+        return TypedResults.Created($"/api/v1/devices/{device.DeviceId}", DeviceResponse.From(device, outcome.Token));
     }
 
     private static async Task<Results<Ok<DeviceResponse>, ProblemHttpResult>> GetDevice(
@@ -272,17 +230,12 @@ internal static partial class DevicesApi
         return TypedResults.Ok<IReadOnlyList<StatusChangeResponse>>([.. history.Select(h => new StatusChangeResponse(h.Status, h.At))]);
     }
 
+    internal const string CertificateInUseDetail = "Another device is registered with this certificate_fingerprint; a certificate identifies one device.";
+
     private static ProblemHttpResult CertificateInUse() => TypedResults.Problem(
         statusCode: StatusCodes.Status409Conflict,
         title: "Certificate already registered",
-        detail: "Another device is registered with this certificate_fingerprint; a certificate identifies one device.");
-
-    /// <summary>The registry keeps milliseconds; the response to registration shows what a later GET returns.</summary>
-    private static DateTimeOffset TruncateToMilliseconds(DateTimeOffset value) =>
-        DateTimeOffset.FromUnixTimeMilliseconds(value.ToUnixTimeMilliseconds());
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Registered device {DeviceId} ({Type})")]
-    private static partial void LogDeviceRegistered(ILogger logger, string deviceId, DeviceType type);
+        detail: CertificateInUseDetail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Device {DeviceId} changed status from {Previous} to {Current}")]
     private static partial void LogStatusChanged(ILogger logger, string deviceId, DeviceStatus previous, DeviceStatus current);

@@ -99,6 +99,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
             builder.Services.AddSingleton(_ => tls);
         }
 
+        builder.Services.AddSingleton(mqttListeners); // the console shows the MQTT port actually bound
         ConfigureServices(builder.Services, builder.Configuration);
         startup.ConfigureBuilder?.Invoke(builder);
         if (!builder.Services.Any(s => s.ServiceType == typeof(ITelemetryStore)))
@@ -206,6 +207,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
 
         services.AddFieldlineConsole();
         services.AddSingleton<ConsoleSignIns>();
+        services.AddSingleton<DeviceRegistrations>();
 
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());

@@ -107,4 +107,39 @@ public sealed class ConsoleSignInTests
         Assert.Equal("pending", state);
         Assert.Contains("No device has the id 'nobody'", missing, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_device_created_in_the_console_shows_its_token_once_and_its_mosquitto_pub_command_works()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/devices/new").ToString());
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+
+        await page.GetByLabel("Device id").FillAsync("bad id!");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Register" }).ClickAsync();
+        var invalid = await page.GetByRole(AriaRole.Alert).First.InnerTextAsync();
+        await page.GetByLabel("Device id").FillAsync("console-new-1");
+        await page.GetByLabel("Name").FillAsync("Hall sensor");
+        await page.GetByLabel("Location").FillAsync("hall");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Register" }).ClickAsync();
+        var token = await page.GetByLabel("Token").InputValueAsync();
+        var command = await page.GetByLabel("Send a reading with mosquitto_pub").InputValueAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "new-device");
+
+        // The command as shown, run by a shell: the reading arrives.
+        var published = await ExternalProcess.RunAsync("bash", ["-c", command]);
+        await page.GetByRole(AriaRole.Link, new() { Name = "console-new-1" }).ClickAsync();
+        var temperature = await page.Locator("tr[data-metric=temperature] td.value").InnerTextAsync();
+        using var again = await env.Client.GetAsync("/api/v1/devices/console-new-1");
+
+        Assert.Equal("Device id must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'", invalid);
+        Assert.Equal(43, token.Length);
+        Assert.Contains($"-p {env.Application.MqttPort} -i console-new-1 -u console-new-1 -P '{token}'", command, StringComparison.Ordinal);
+        Assert.True(published.ExitCode == 0, $"mosquitto_pub: {published}");
+        Assert.Equal("21.5", temperature);
+        Assert.DoesNotContain(token, await again.Content.ReadAsStringAsync(), StringComparison.Ordinal); // shown once only
+    }
 }
