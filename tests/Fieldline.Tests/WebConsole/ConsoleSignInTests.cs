@@ -142,4 +142,52 @@ public sealed class ConsoleSignInTests
         Assert.Equal("21.5", temperature);
         Assert.DoesNotContain(token, await again.Content.ReadAsStringAsync(), StringComparison.Ordinal); // shown once only
     }
+
+    [Fact]
+    public async Task Desired_state_edited_in_the_console_reaches_the_device_and_a_command_sent_from_it_succeeds()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("console-valve-1", "actuator"))["token"]!;
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "console-valve-1", token);
+        await device.SubscribeAsync("device/console-valve-1/#");
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/devices/console-valve-1").ToString());
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+
+        await page.GetByLabel("Desired state").FillAsync("""{"open": 40""");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }).ClickAsync();
+        var invalid = await page.GetByRole(AriaRole.Alert).InnerTextAsync();
+        await page.GetByLabel("Desired state").FillAsync("""{"open": 40}""");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }).ClickAsync();
+        var delta = await device.NextAsync("device/console-valve-1/shadow/delta");
+        await device.PublishAsync("device/console-valve-1/shadow/update", """{"state":{"reported":{"open":40}}}""");
+        await device.NextAsync("device/console-valve-1/shadow/update/accepted");
+        await page.ReloadAsync();
+        var closed = await page.Locator("pre[data-section=delta]").InnerTextAsync();
+        await page.GetByLabel("Command type").FillAsync("flush");
+        await page.GetByLabel("Parameters").FillAsync("""{"seconds": 5}""");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send command" }).ClickAsync();
+        var command = await device.NextAsync("device/console-valve-1/command");
+        await device.PublishAsync("device/console-valve-1/response", $$"""{"command_id":"{{command["command_id"]}}","status":"success"}""");
+        var state = await Poll.UntilAsync(
+            async () =>
+            {
+                await page.ReloadAsync();
+                return await page.Locator($"tr[data-command={command["command_id"]}] td.state").InnerTextAsync();
+            },
+            s => s == "succeeded",
+            "the command succeeded on the device page");
+        await ConsoleBrowser.ScreenshotAsync(page, "device-shadow-command");
+        var commandRows = await page.Locator("tbody tr[data-command]").CountAsync();
+
+        Assert.StartsWith("Not valid JSON", invalid, StringComparison.Ordinal);
+        Assert.Equal(40, (int)delta["state"]!["open"]!);
+        Assert.Equal("{}", closed.Trim());
+        Assert.Equal("flush", (string?)command["type"]);
+        Assert.Equal(5, (int)command["parameters"]!["seconds"]!);
+        Assert.Equal("succeeded", state);
+        Assert.Equal(1, commandRows); // reloading after the post did not send it again
+    }
 }
