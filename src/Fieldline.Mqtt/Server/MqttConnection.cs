@@ -128,8 +128,11 @@ internal sealed partial class MqttConnection
 
     private async Task<bool> ReceiveConnectAsync()
     {
+        // Not ConnectionClosed: Kestrel raises it as soon as the client's FIN is read, and a client that sends its
+        // CONNECT, its messages and a FIN in one go (mosquitto_pub -l at end of input) would lose them all to a read
+        // cancelled with its data in the buffer. A closed input ends the read loop once its frames are handled.
         using var timeout = new CancellationTokenSource(Options.ConnectTimeout, _broker.TimeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _context.ConnectionClosed, _broker.Stopping);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _broker.Stopping);
         MqttConnectPacket? connect;
         bool unsupportedVersion;
         while (true)
