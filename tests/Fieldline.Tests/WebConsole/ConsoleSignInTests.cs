@@ -190,4 +190,29 @@ public sealed class ConsoleSignInTests
         Assert.Equal("succeeded", state);
         Assert.Equal(1, commandRows); // reloading after the post did not send it again
     }
+
+    [Fact]
+    public async Task The_system_page_shows_readiness_broker_figures_the_store_and_the_process()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("console-sys-1"))["token"]!;
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "console-sys-1", token);
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, "/system").ToString());
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+
+        var checks = await page.Locator("ul.checks li").AllInnerTextsAsync();
+        var connections = await page.Locator("[data-figure=connections]").InnerTextAsync();
+        var registry = await page.Locator("[data-file='fieldline.db']").InnerTextAsync();
+        var version = await page.Locator("[data-figure=version]").InnerTextAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "system");
+
+        Assert.NotEmpty(checks);
+        Assert.All(checks, c => Assert.EndsWith(": ready", c, StringComparison.Ordinal));
+        Assert.Equal("1", connections);
+        Assert.Matches(@"^\d+(\.\d)? (B|KiB|MiB)$", registry);
+        Assert.NotEqual("unknown", version);
+    }
 }
