@@ -111,6 +111,15 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             select.Parameters.AddWithValue("$after", after);
         }
 
+        if (query.IdPrefix is { Length: > 0 } prefix)
+        {
+            // Ids are ASCII letters, digits, '_', '.', '-' (all below 0x7F), compared bytewise: the prefix's ids lie
+            // between the prefix and the prefix followed by 0x7F, a range of the id index.
+            conditions.Add("device_id >= $prefix AND device_id < $prefix_end");
+            select.Parameters.AddWithValue("$prefix", prefix);
+            select.Parameters.AddWithValue("$prefix_end", prefix + "\u007f");
+        }
+
         var where = conditions.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", conditions);
         select.CommandText = SelectDevice + where + " ORDER BY device_id LIMIT $limit";
 

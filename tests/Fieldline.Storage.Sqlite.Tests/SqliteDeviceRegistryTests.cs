@@ -185,6 +185,26 @@ public sealed class SqliteDeviceRegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_id_prefix_lists_only_the_ids_that_start_with_it_in_order_and_in_pages()
+    {
+        foreach (var id in new[] { "th-1", "th-10", "th-2", "thx", "ti", "t" })
+        {
+            await _registry.CreateAsync(NewDevice(id), DeviceTokens.Hash("t"), default);
+        }
+
+        await _registry.CreateAsync(NewDevice("th-3") with { Type = DeviceType.Gateway }, DeviceTokens.Hash("t"), default);
+
+        var first = await _registry.ListAsync(new DeviceQuery(null, null, 2, null, "th-"), default);
+        var second = await _registry.ListAsync(new DeviceQuery(null, null, 2, first.NextCursor, "th-"), default);
+        var sensors = await _registry.ListAsync(new DeviceQuery(DeviceType.Sensor, null, 10, null, "th-"), default);
+
+        Assert.Equal(["th-1", "th-10"], first.Items.Select(d => d.DeviceId));
+        Assert.Equal(["th-2", "th-3"], second.Items.Select(d => d.DeviceId));
+        Assert.Null(second.NextCursor);
+        Assert.Equal(["th-1", "th-10", "th-2"], sensors.Items.Select(d => d.DeviceId));
+    }
+
+    [Fact]
     public async Task Counts_are_grouped_by_status_and_type()
     {
         await _registry.CreateAsync(NewDevice("s1"), DeviceTokens.Hash("t"), default);

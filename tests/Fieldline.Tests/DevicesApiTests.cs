@@ -104,6 +104,7 @@ public sealed class DevicesApiTests
     [InlineData("limit=0", "limit")]
     [InlineData("limit=1001", "limit")]
     [InlineData("cursor=%20bad", "cursor")]
+    [InlineData("q=a%20b", "q")]
     public async Task An_invalid_list_query_is_a_validation_problem(string query, string field)
     {
         await using var env = await TestEnvironment.StartAsync();
@@ -156,6 +157,9 @@ public sealed class DevicesApiTests
         var online = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices?type=gateway&status=online"))!;
         Assert.Equal(["g-2"], online["items"]!.AsArray().Select(d => (string)d!["device_id"]!));
         Assert.Null((string?)online["next_cursor"]);
+
+        var startingWithS = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices?q=s-"))!;
+        Assert.Equal(["s-1"], startingWithS["items"]!.AsArray().Select(d => (string)d!["device_id"]!));
     }
 
     [Fact]

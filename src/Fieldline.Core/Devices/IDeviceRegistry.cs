@@ -5,7 +5,8 @@ namespace Fieldline.Core.Devices;
 /// <param name="Status">Only devices in this status, when set.</param>
 /// <param name="Limit">At most this many devices (1..1000).</param>
 /// <param name="After">Exclusive cursor: the last device_id of the previous page.</param>
-public sealed record DeviceQuery(DeviceType? Type, DeviceStatus? Status, int Limit, string? After);
+/// <param name="IdPrefix">Only devices whose id starts with this, when set (a range of the id index, not a scan).</param>
+public sealed record DeviceQuery(DeviceType? Type, DeviceStatus? Status, int Limit, string? After, string? IdPrefix = null);
 
 /// <summary>One page of devices; <see cref="NextCursor"/> is null on the last page.</summary>
 public sealed record DevicePage(IReadOnlyList<Device> Items, string? NextCursor);

@@ -70,9 +70,15 @@ internal static partial class DevicesApi
         string? status,
         int? limit,
         string? cursor,
+        string? q,
         CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
+        if (q is not null && !DeviceRules.IsDeviceId(q))
+        {
+            errors["q"] = ["must be the start of a device id: 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"];
+        }
+
         DeviceType? typeFilter = type is null ? null : DeviceRules.CheckType(errors, type);
         var statusFilter = DeviceRules.CheckStatus(errors, "status", status);
         var pageSize = limit ?? DefaultPageSize;
@@ -91,7 +97,7 @@ internal static partial class DevicesApi
             return TypedResults.ValidationProblem(errors);
         }
 
-        var page = await services.Registry.ListAsync(new DeviceQuery(typeFilter, statusFilter, pageSize, cursor), cancellationToken);
+        var page = await services.Registry.ListAsync(new DeviceQuery(typeFilter, statusFilter, pageSize, cursor, q), cancellationToken);
         return TypedResults.Ok(new DevicePageResponse([.. page.Items.Select(d => DeviceResponse.From(d))], page.NextCursor));
     }
 

@@ -36,6 +36,11 @@ public sealed class ConsoleSignInTests
         await page.WaitForURLAsync(url => url.Contains("type=gateway", StringComparison.Ordinal));
         var filtered = await page.Locator("tbody tr").AllInnerTextsAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "devices");
+        await page.GetByLabel("Type").SelectOptionAsync("");
+        await page.GetByLabel("Device id starts with").FillAsync("console-t");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("q=console-t", StringComparison.Ordinal));
+        var searched = await page.Locator("tbody tr").AllInnerTextsAsync();
 
         Assert.Contains("/sign-in", redirected, StringComparison.Ordinal);
         Assert.EndsWith("/devices", landed, StringComparison.Ordinal);
@@ -45,6 +50,7 @@ public sealed class ConsoleSignInTests
         Assert.Equal(2, rows);
         Assert.Single(filtered);
         Assert.Contains("console-gw-1", filtered[0], StringComparison.Ordinal);
+        Assert.Contains("console-th-1", Assert.Single(searched), StringComparison.Ordinal);
     }
 
     [Fact]
