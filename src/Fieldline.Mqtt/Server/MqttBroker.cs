@@ -276,6 +276,14 @@ public sealed class MqttBroker : IAsyncDisposable
             return;
         }
 
+        // Each client is told why first (5.0: DISCONNECT 0x8B), then the stopping token ends what still runs. The other
+        // way round, a read loop cancelled by the token could clean its connection up before the DISCONNECT was queued,
+        // and the client saw the socket close without a word.
+        foreach (var connection in _connections.Keys)
+        {
+            connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated);
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_sysTopics is not null)
         {
@@ -284,7 +292,7 @@ public sealed class MqttBroker : IAsyncDisposable
 
         foreach (var connection in _connections.Keys)
         {
-            connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated);
+            connection.Close(MqttReasonCode.ServerShuttingDown, MqttDisconnectKind.ServerInitiated); // any that came meanwhile
         }
 
         // Closing connections clean up on their own (wills, session detach): let them finish with the tree before it goes.
