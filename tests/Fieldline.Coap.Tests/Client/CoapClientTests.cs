@@ -21,7 +21,7 @@ public sealed class CoapClientTests
 
         var echoed = await client.SendAsync(CoapCode.Post, "/echo?unit=C", "21.5"u8.ToArray(), CoapContentFormat.TextPlain);
         var separate = client.SendAsync(CoapCode.Get, "/slow");
-        await Poll(() => slow.Started, "the slow resource running");
+        await Poll.UntilAsync(() => slow.Started, "the slow resource running");
         slow.Release.SetResult();
         var late = await separate;
         var missing = await client.SendAsync(CoapCode.Get, "/nowhere", confirmable: false);
@@ -52,7 +52,7 @@ public sealed class CoapClientTests
             counter.Increment();
         }
 
-        await Poll(() => server.Server.ObserverCount == 0, "the observation cancelled with Observe 1");
+        await Poll.UntilAsync(() => server.Server.ObserverCount == 0, "the observation cancelled with Observe 1");
         Assert.Equal(["0", "1", "2"], seen);
     }
 
@@ -83,16 +83,6 @@ public sealed class CoapClientTests
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         return (await udp.ReceiveAsync(timeout.Token)).Buffer;
-    }
-
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"expected {what} within 10 s");
-            await Task.Delay(10);
-        }
     }
 
     private sealed class Echo() : CoapResource("/echo")

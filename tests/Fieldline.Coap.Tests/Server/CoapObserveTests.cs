@@ -23,7 +23,7 @@ public sealed class CoapObserveTests
         sensor.Set(23);
         var second = await client.ReceiveAsync();
         await client.SendAsync([0x70, 0x00, (byte)(second.MessageId >> 8), (byte)second.MessageId]); // RST: not interested any more
-        await Poll(() => server.Server.ObserverCount == 0, "the observation ended by the Reset");
+        await Poll.UntilAsync(() => server.Server.ObserverCount == 0, "the observation ended by the Reset");
         sensor.Set(24);
         await client.SendAsync([0x40, 0x00, 0x33, 0x33]);
         var next = await client.ReceiveAsync();
@@ -68,7 +68,7 @@ public sealed class CoapObserveTests
         await using var server = CoapTestServer.Start([sensor]);
 
         var observing = CoapTestServer.RunCoapClientAsync("-m", "get", "-s", "4", "-B", "6", $"coap://127.0.0.1:{server.Port}/sensors/temp");
-        await Poll(() => server.Server.ObserverCount == 1, "coap-client registered as an observer");
+        await Poll.UntilAsync(() => server.Server.ObserverCount == 1, "coap-client registered as an observer");
         sensor.Set(30);
         sensor.Set(31);
         var (_, output) = await observing;
@@ -88,16 +88,6 @@ public sealed class CoapObserveTests
     {
         Assert.Equal(CoapFormatError.None, CoapMessageView.TryParse(received.Bytes, out var message));
         return message.TryGetOption(CoapOptionNumber.Observe, out _);
-    }
-
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"expected {what} within 10 s");
-            await Task.Delay(10);
-        }
     }
 
     private sealed class Thermometer() : CoapResource("/sensors/temp")

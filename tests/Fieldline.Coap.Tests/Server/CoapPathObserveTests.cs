@@ -68,7 +68,7 @@ public sealed class CoapPathObserveTests
         things.Set("c", "c1");
         var first = await client.ReceiveAsync();
         await client.SendAsync([0x60, 0x00, (byte)(first.MessageId >> 8), (byte)first.MessageId]);
-        await Poll(() => things.Delivered.Count == deliveredOnAck + 1, "the acknowledged notification reported delivered");
+        await Poll.UntilAsync(() => things.Delivered.Count == deliveredOnAck + 1, "the acknowledged notification reported delivered");
         things.Set("c", "c2");
         var second = await client.ReceiveAsync();
 
@@ -91,7 +91,7 @@ public sealed class CoapPathObserveTests
         await old.ReceiveAsync();
         await restarted.SendAsync(Observe(1, [2], "things/m")); // the same device from a new port
         await restarted.ReceiveAsync();
-        await Poll(() => things.Ended.Count == 1, "the old observation ended");
+        await Poll.UntilAsync(() => things.Ended.Count == 1, "the old observation ended");
         things.Set("m", "m1");
         var notified = await restarted.ReceiveAsync();
         await restarted.SendAsync([0x60, 0x00, (byte)(notified.MessageId >> 8), (byte)notified.MessageId]);
@@ -121,16 +121,6 @@ public sealed class CoapPathObserveTests
 
     private static byte[] Observe(ushort messageId, byte[] token, string path) =>
         RawCoapClient.Request(CoapMessageType.Confirmable, CoapCode.Get, messageId, token, path, options: o => o.Before.Add((CoapOptionNumber.Observe, [])));
-
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"expected {what} within 10 s");
-            await Task.Delay(10);
-        }
-    }
 
     /// <summary>One value per id at <c>/things/{id}</c>, observable, every notification Confirmable.</summary>
     private sealed class Things() : CoapResource("/things/{id}")

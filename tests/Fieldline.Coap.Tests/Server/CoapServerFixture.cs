@@ -154,3 +154,17 @@ internal sealed class ErrorLogger : ILogger<CoapServer>
         }
     }
 }
+
+/// <summary>Bounded polling instead of fixed sleeps: waits until a condition holds, or fails naming what it waited for.</summary>
+internal static class Poll
+{
+    public static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"expected {what} within 10 s");
+            await Task.Delay(10);
+        }
+    }
+}

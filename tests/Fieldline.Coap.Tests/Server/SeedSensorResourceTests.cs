@@ -20,7 +20,7 @@ public sealed class SeedSensorResourceTests
         var url = $"coap://127.0.0.1:{server.Port}/sensors/temp-1";
 
         var observing = CoapTestServer.RunCoapClientAsync("-m", "get", "-s", "4", "-B", "6", url);
-        await Poll(() => server.Server.ObserverCount == 1, "coap-client observing the sensor");
+        await Poll.UntilAsync(() => server.Server.ObserverCount == 1, "coap-client observing the sensor");
         var put = await CoapTestServer.RunCoapClientAsync("-m", "put", "-t", "50", "-e", """{"value":23.5}""", url);
         var bad = await CoapTestServer.RunCoapClientAsync("-m", "put", "-t", "50", "-e", """{"value":"warm"}""", url);
         var (_, output) = await observing;
@@ -35,16 +35,6 @@ public sealed class SeedSensorResourceTests
         Assert.Equal(23.5, (double)second["value"]!);
         Assert.Equal("", put.Output.Trim()); // 2.04 Changed, no payload
         Assert.StartsWith("4.00", bad.Output.Trim(), StringComparison.Ordinal);
-    }
-
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"expected {what} within 10 s");
-            await Task.Delay(10);
-        }
     }
 
     /// <summary>The seed's resource: one sensor's last value, observable, set by PUT.</summary>
