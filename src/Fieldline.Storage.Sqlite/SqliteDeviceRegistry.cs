@@ -105,12 +105,6 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             select.Parameters.AddWithValue("$status", ToText(status));
         }
 
-        if (query.After is { } after)
-        {
-            conditions.Add("device_id > $after");
-            select.Parameters.AddWithValue("$after", after);
-        }
-
         if (query.IdPrefix is { Length: > 0 } prefix)
         {
             // Ids are ASCII letters, digits, '_', '.', '-' (all below 0x7F), compared bytewise: the prefix's ids lie
@@ -120,8 +114,41 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             select.Parameters.AddWithValue("$prefix_end", prefix + "\u007f");
         }
 
+        if (query.Search is { Length: > 0 } search)
+        {
+            // instr rather than LIKE: the text needs no escaping of % and _. A scan, but of one table with no join.
+            conditions.Add("(instr(lower(device_id), lower($search)) = 1 OR instr(lower(name), lower($search)) > 0)");
+            select.Parameters.AddWithValue("$search", search);
+        }
+
+        // The sort key as SQL, matching an index: (key, device_id) pages by the row value after the cursor's.
+        var key = query.Order switch
+        {
+            DeviceOrder.Name => "name",
+            DeviceOrder.LastSeen => "ifnull(last_seen, -1)",
+            _ => null,
+        };
+        var direction = query.Descending ? "DESC" : "ASC";
+        var comparison = query.Descending ? "<" : ">";
+        if (query.After is { } after)
+        {
+            if (key is null)
+            {
+                conditions.Add($"device_id {comparison} $after");
+                select.Parameters.AddWithValue("$after", after);
+            }
+            else
+            {
+                var (afterKey, afterId) = DeviceCursor.Decode(after, query.Order);
+                conditions.Add($"({key}, device_id) {comparison} ($after_key, $after)");
+                select.Parameters.AddWithValue("$after_key", afterKey);
+                select.Parameters.AddWithValue("$after", afterId);
+            }
+        }
+
         var where = conditions.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", conditions);
-        select.CommandText = SelectDevice + where + " ORDER BY device_id LIMIT $limit";
+        var orderBy = key is null ? $" ORDER BY device_id {direction}" : $" ORDER BY {key} {direction}, device_id {direction}";
+        select.CommandText = SelectDevice + where + orderBy + " LIMIT $limit";
 
         // One row more than asked tells whether there is a next page without a second query.
         select.Parameters.AddWithValue("$limit", query.Limit + 1);
@@ -141,7 +168,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         }
 
         items.RemoveAt(items.Count - 1);
-        return new DevicePage(items, items[^1].DeviceId);
+        return new DevicePage(items, DeviceCursor.Encode(items[^1], query.Order));
     }
 
     public async Task<RegistryWriteResult> UpdateAsync(Device device, CancellationToken cancellationToken)

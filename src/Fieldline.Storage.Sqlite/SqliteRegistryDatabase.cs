@@ -16,7 +16,7 @@ public sealed class SqliteRegistryDatabase : IDisposable
     /// <summary>The file name inside the data directory.</summary>
     public const string FileName = "fieldline.db";
 
-    private const int SchemaVersion = 6;
+    private const int SchemaVersion = 7;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -35,6 +35,9 @@ public sealed class SqliteRegistryDatabase : IDisposable
         );
         CREATE INDEX IF NOT EXISTS ix_devices_type_status ON devices (type, status, device_id);
         CREATE INDEX IF NOT EXISTS ix_devices_token_hash ON devices (token_hash);
+        CREATE INDEX IF NOT EXISTS ix_devices_status ON devices (status, device_id);
+        CREATE INDEX IF NOT EXISTS ix_devices_name ON devices (name, device_id);
+        CREATE INDEX IF NOT EXISTS ix_devices_last_seen ON devices (ifnull(last_seen, -1), device_id);
         CREATE UNIQUE INDEX IF NOT EXISTS ix_devices_certificate_fingerprint ON devices (certificate_fingerprint)
             WHERE certificate_fingerprint IS NOT NULL;
         CREATE TABLE IF NOT EXISTS device_status_history (

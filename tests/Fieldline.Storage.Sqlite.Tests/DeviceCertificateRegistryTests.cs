@@ -82,7 +82,7 @@ public sealed class DeviceCertificateRegistryTests : IDisposable
         await connectionAfter.OpenAsync();
         await using var version = connectionAfter.CreateCommand();
         version.CommandText = "PRAGMA user_version";
-        Assert.Equal(6L, await version.ExecuteScalarAsync());
+        Assert.Equal(7L, await version.ExecuteScalarAsync());
 
         // Opening again changes nothing.
         using var reopened = await OpenAsync();

@@ -204,6 +204,75 @@ public sealed class SqliteDeviceRegistryTests : IAsyncLifetime
         Assert.Equal(["th-1", "th-10", "th-2"], sensors.Items.Select(d => d.DeviceId));
     }
 
+    [Theory]
+    [InlineData(DeviceOrder.Name, false)]
+    [InlineData(DeviceOrder.Name, true)]
+    [InlineData(DeviceOrder.LastSeen, false)]
+    [InlineData(DeviceOrder.LastSeen, true)]
+    [InlineData(DeviceOrder.Id, true)]
+    public async Task Paging_in_any_order_visits_every_device_once_with_ties_broken_by_id(DeviceOrder order, bool descending)
+    {
+        // Names and last_seen values repeat, and some devices were never seen: the id breaks every tie.
+        var devices = Enumerable.Range(0, 23).Select(i => NewDevice($"d-{i:D2}") with
+        {
+            Name = $"name-{i % 4}",
+            LastSeen = i % 5 == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000 + (i % 3 * 1000)),
+        }).ToList();
+        foreach (var device in devices)
+        {
+            await _registry.CreateAsync(device, DeviceTokens.Hash("t"), default);
+        }
+
+        var seen = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var page = await _registry.ListAsync(new DeviceQuery(null, null, 5, cursor, Order: order, Descending: descending), default);
+            seen.AddRange(page.Items.Select(d => d.DeviceId));
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+
+        IEnumerable<Device> expected = order switch
+        {
+            DeviceOrder.Name => devices.OrderBy(d => d.Name, StringComparer.Ordinal),
+            DeviceOrder.LastSeen => devices.OrderBy(d => d.LastSeen?.ToUnixTimeMilliseconds() ?? -1),
+            _ => devices.OrderBy(d => 0),
+        };
+        var ordered = ((IOrderedEnumerable<Device>)expected).ThenBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => d.DeviceId).ToList();
+        if (descending)
+        {
+            ordered.Reverse();
+        }
+
+        Assert.Equal(ordered, seen);
+    }
+
+    [Fact]
+    public async Task A_search_finds_ids_by_their_start_and_names_by_any_part_ignoring_case()
+    {
+        await _registry.CreateAsync(NewDevice("boiler-1") with { Name = "Basement heater" }, DeviceTokens.Hash("t"), default);
+        await _registry.CreateAsync(NewDevice("pump-1") with { Name = "Boiler feed pump" }, DeviceTokens.Hash("t"), default);
+        await _registry.CreateAsync(NewDevice("x-boiler") with { Name = "Roof fan" }, DeviceTokens.Hash("t"), default);
+        await _registry.CreateAsync(NewDevice("fan-2") with { Name = "100% fan" }, DeviceTokens.Hash("t"), default);
+
+        var boiler = await _registry.ListAsync(new DeviceQuery(null, null, 10, null, Search: "BOILER"), default);
+        var percent = await _registry.ListAsync(new DeviceQuery(null, null, 10, null, Search: "0%"), default);
+        var underscore = await _registry.ListAsync(new DeviceQuery(null, null, 10, null, Search: "_"), default);
+
+        Assert.Equal(["boiler-1", "pump-1"], boiler.Items.Select(d => d.DeviceId));
+        Assert.Equal(["fan-2"], percent.Items.Select(d => d.DeviceId));
+        Assert.Empty(underscore.Items);
+    }
+
+    [Theory]
+    [InlineData("not base64 !")]
+    [InlineData("bm8tc2VwYXJhdG9y")] // "no-separator"
+    public async Task A_cursor_that_no_listing_returned_is_a_format_error(string cursor)
+    {
+        await Assert.ThrowsAsync<FormatException>(() => _registry.ListAsync(new DeviceQuery(null, null, 5, cursor, Order: DeviceOrder.Name), default));
+    }
+
     [Fact]
     public async Task Counts_are_grouped_by_status_and_type()
     {

@@ -186,7 +186,7 @@ public sealed class SqliteServiceAccountStoreTests : IAsyncLifetime
             await using var check = await database.OpenConnectionAsync(default);
             await using var version = check.CreateCommand();
             version.CommandText = "PRAGMA user_version;";
-            Assert.Equal(6L, (long)(await version.ExecuteScalarAsync())!);
+            Assert.Equal(7L, (long)(await version.ExecuteScalarAsync())!);
         }
         finally
         {

@@ -105,6 +105,10 @@ public sealed class DevicesApiTests
     [InlineData("limit=1001", "limit")]
     [InlineData("cursor=%20bad", "cursor")]
     [InlineData("q=a%20b", "q")]
+    [InlineData("sort=colour", "sort")]
+    [InlineData("sort=-", "sort")]
+    [InlineData("sort=name&cursor=bm8tc2VwYXJhdG9y", "cursor")]
+    [InlineData("search=", "search")]
     public async Task An_invalid_list_query_is_a_validation_problem(string query, string field)
     {
         await using var env = await TestEnvironment.StartAsync();
@@ -160,6 +164,31 @@ public sealed class DevicesApiTests
 
         var startingWithS = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices?q=s-"))!;
         Assert.Equal(["s-1"], startingWithS["items"]!.AsArray().Select(d => (string)d!["device_id"]!));
+    }
+
+    [Fact]
+    public async Task Listing_sorts_by_name_or_last_seen_pages_with_the_cursor_and_searches_ids_and_names()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        foreach (var (id, name) in new[] { ("a-1", "Pump"), ("a-2", "Boiler"), ("a-3", "Chiller"), ("pump-2", "Valve") })
+        {
+            using var created = await env.Client.PostAsJsonAsync("/api/v1/devices", new { device_id = id, name, type = "sensor" });
+            created.EnsureSuccessStatusCode();
+        }
+
+        await env.GetService<IDeviceRegistry>().SetConnectionStatusAsync("a-3", DeviceStatus.Online, DateTimeOffset.UtcNow, default);
+
+        var first = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices?sort=-name&limit=2"))!;
+        var second = (await env.Client.GetFromJsonAsync<JsonObject>($"/api/v1/devices?sort=-name&limit=2&cursor={first["next_cursor"]}"))!;
+        var seen = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices?sort=-last_seen&limit=1"))!;
+        var pump = (await env.Client.GetFromJsonAsync<JsonObject>("/api/v1/devices?search=pump"))!;
+
+        static IEnumerable<string> Ids(JsonObject page) => page["items"]!.AsArray().Select(d => (string)d!["device_id"]!);
+        Assert.Equal(["pump-2", "a-1"], Ids(first));
+        Assert.Equal(["a-3", "a-2"], Ids(second));
+        Assert.Null((string?)second["next_cursor"]);
+        Assert.Equal(["a-3"], Ids(seen));
+        Assert.Equal(["a-1", "pump-2"], Ids(pump));
     }
 
     [Fact]

@@ -118,4 +118,44 @@ public sealed class TelemetryApiTests
         Assert.True(Apis.TelemetryApi.TryParseInterval(text, out var ms));
         Assert.Equal(expected, ms);
     }
+
+    [Fact]
+    public async Task The_live_stream_sends_each_message_of_the_device_once_it_is_durable_and_nothing_of_other_devices()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var token = (string)(await env.RegisterAsync("live-api-1"))["token"]!;
+        var other = (string)(await env.RegisterAsync("live-api-2"))["token"]!;
+        await using var device = await DeviceMqttClient.ConnectAsync(env, "live-api-1", token);
+        await using var neighbour = await DeviceMqttClient.ConnectAsync(env, "live-api-2", other);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await using var stream = await SseReader.OpenAsync(env, "/api/v1/devices/live-api-1/telemetry/live", null, timeout.Token);
+
+        await neighbour.PublishAsync("sensor/live-api-2/telemetry", """{"type":"temperature","value":99}""");
+        await device.PublishAsync("sensor/live-api-1/telemetry", """[{"type":"temperature","value":21.5,"unit":"°C","timestamp":1767225600},{"type":"humidity","value":40,"timestamp":1767225600}]""");
+        await device.PublishAsync("sensor/live-api-1/telemetry", """{"type":"temperature","value":22}""");
+        var events = await stream.ReadAsync(2, timeout.Token);
+        var stored = await env.Telemetry.GetLatestAsync("live-api-1", default);
+
+        Assert.All(events, e => Assert.Equal("telemetry", e.Type));
+        var first = events[0].Data["points"]!.AsArray();
+        Assert.Equal(2, first.Count);
+        Assert.Equal("temperature", (string?)first[0]!["metric"]);
+        Assert.Equal(21.5, (double)first[0]!["value"]!);
+        Assert.Equal("°C", (string?)first[0]!["unit"]);
+        Assert.Equal("2026-01-01T00:00:00.000Z", (string?)first[0]!["timestamp"]);
+        Assert.Equal("humidity", (string?)first[1]!["metric"]);
+        Assert.Equal(22, (double)events[1].Data["points"]![0]!["value"]!);
+        Assert.Equal(2, stored.Count); // the answer came after the write
+    }
+
+    [Fact]
+    public async Task The_live_stream_of_an_unknown_device_is_not_found()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+
+        using var response = await env.Client.GetAsync("/api/v1/devices/nobody/telemetry/live");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
 }

@@ -32,6 +32,8 @@ public sealed partial class CoapServer : IAsyncDisposable
     private readonly CoapObservers _observers = new();
     private readonly Block1Assembler _block1;
     private int _observeSequence;
+    private long _messagesReceived;
+    private long _messagesSent;
     private Task _receiving = Task.CompletedTask;
     private int _nextMessageId = Random.Shared.Next(ushort.MaxValue);
 
@@ -60,6 +62,12 @@ public sealed partial class CoapServer : IAsyncDisposable
 
     /// <summary>How many observations are registered (RFC 7641).</summary>
     public int ObserverCount => _observers.Count;
+
+    /// <summary>How many datagrams the server has received (requests, acknowledgements, resets, malformed ones).</summary>
+    public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
+
+    /// <summary>How many datagrams the server has sent (responses, notifications, retransmissions, empty messages).</summary>
+    public long MessagesSent => Interlocked.Read(ref _messagesSent);
 
     /// <summary>Where the server listens once started.</summary>
     public IPEndPoint? LocalEndPoint => _socket.LocalEndPoint as IPEndPoint;
@@ -110,6 +118,7 @@ public sealed partial class CoapServer : IAsyncDisposable
                 continue; // an ICMP port unreachable of an earlier send, or a datagram larger than the buffer
             }
 
+            Interlocked.Increment(ref _messagesReceived);
             try
             {
                 OnDatagram(buffer.AsSpan(0, received.ReceivedBytes), (IPEndPoint)received.RemoteEndPoint);
@@ -578,6 +587,7 @@ public sealed partial class CoapServer : IAsyncDisposable
         try
         {
             _socket.SendTo(datagram, SocketFlags.None, remote);
+            Interlocked.Increment(ref _messagesSent);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

@@ -1,12 +1,39 @@
 namespace Fieldline.Core.Devices;
 
-/// <summary>A filter and page request over the registry. Results are ordered by device_id (stable).</summary>
+/// <summary>
+/// A filter and page request over the registry. Results are ordered by <paramref name="Order"/> and then by
+/// device_id, so every order is stable and pages never skip or repeat a device.
+/// </summary>
 /// <param name="Type">Only devices of this type, when set.</param>
 /// <param name="Status">Only devices in this status, when set.</param>
 /// <param name="Limit">At most this many devices (1..1000).</param>
-/// <param name="After">Exclusive cursor: the last device_id of the previous page.</param>
+/// <param name="After">
+/// Exclusive cursor: the <see cref="DevicePage.NextCursor"/> of the previous page. In <see cref="DeviceOrder.Id"/>
+/// order it is the last device_id of that page; in the other orders it is opaque.
+/// </param>
 /// <param name="IdPrefix">Only devices whose id starts with this, when set (a range of the id index, not a scan).</param>
-public sealed record DeviceQuery(DeviceType? Type, DeviceStatus? Status, int Limit, string? After, string? IdPrefix = null);
+/// <param name="Search">Only devices whose id starts with this or whose name contains it, ignoring case, when set.</param>
+/// <param name="Order">What the devices are sorted by.</param>
+/// <param name="Descending">Whether the order is reversed.</param>
+public sealed record DeviceQuery(
+    DeviceType? Type,
+    DeviceStatus? Status,
+    int Limit,
+    string? After,
+    string? IdPrefix = null,
+    string? Search = null,
+    DeviceOrder Order = DeviceOrder.Id,
+    bool Descending = false);
+
+/// <summary>What a device listing is sorted by (then by device_id).</summary>
+public enum DeviceOrder
+{
+    Id,
+    Name,
+
+    /// <summary>By last_seen; devices never seen count as the oldest.</summary>
+    LastSeen,
+}
 
 /// <summary>One page of devices; <see cref="NextCursor"/> is null on the last page.</summary>
 public sealed record DevicePage(IReadOnlyList<Device> Items, string? NextCursor);

@@ -23,12 +23,16 @@ public sealed partial class TelemetryIngest : IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<TelemetryIngest> _logger;
     private readonly DataReceivedBatcher? _dataReceived;
+    private readonly LiveTelemetry? _live;
     private readonly ConcurrentDictionary<string, long> _lastRejectionLog = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private readonly Counter<long> _pointsReceived;
     private readonly Counter<long> _payloadsRejected;
 
-    /// <summary>Creates the ingest stage; accepted messages are also counted into <paramref name="dataReceived"/> when given.</summary>
+    /// <summary>
+    /// Creates the ingest stage; accepted messages are also counted into <paramref name="dataReceived"/> and, once
+    /// durable, passed to the watchers of <paramref name="live"/>, when given.
+    /// </summary>
     public TelemetryIngest(
         TelemetryPayloadParser parser,
         TelemetryPipeline pipeline,
@@ -36,8 +40,10 @@ public sealed partial class TelemetryIngest : IDisposable
         ILogger<TelemetryIngest> logger,
         IMeterFactory? meterFactory = null,
         DataReceivedBatcher? dataReceived = null,
-        SenmlPayloadParser? senml = null)
+        SenmlPayloadParser? senml = null,
+        LiveTelemetry? live = null)
     {
+        _live = live;
         _senml = senml ?? new SenmlPayloadParser();
         _dataReceived = dataReceived;
         _parser = parser;
@@ -81,6 +87,7 @@ public sealed partial class TelemetryIngest : IDisposable
         parsed?.AddRange(points);
         durable = _pipeline.Submit(CollectionsMarshal.AsSpan(points));
         _dataReceived?.Record(deviceId, CollectionsMarshal.AsSpan(points));
+        _live?.Publish(deviceId, CollectionsMarshal.AsSpan(points), durable);
         points.Clear();
         return true;
     }

@@ -71,6 +71,28 @@ internal static partial class DeviceRules
 
     public static bool IsDeviceId(string? value) => value is not null && DeviceIdPattern.IsMatch(value);
 
+    /// <summary>The longest text a device search takes.</summary>
+    public const int MaximumSearchLength = 128;
+
+    /// <summary>The sorts a device listing takes, as the API and the console name them.</summary>
+    public const string SortChoices = "device_id, -device_id, name, -name, last_seen, -last_seen";
+
+    /// <summary>Reads <c>sort</c>: a field, descending with a leading '-'; none sorts by device_id.</summary>
+    public static bool TryParseSort(string? sort, out DeviceOrder order, out bool descending)
+    {
+        descending = sort is ['-', ..];
+        var field = descending ? sort![1..] : sort;
+        (var known, order) = field switch
+        {
+            "" => (!descending, DeviceOrder.Id),
+            null or "device_id" => (true, DeviceOrder.Id),
+            "name" => (true, DeviceOrder.Name),
+            "last_seen" => (true, DeviceOrder.LastSeen),
+            _ => (false, DeviceOrder.Id),
+        };
+        return known;
+    }
+
     public static void CheckDeviceId(Dictionary<string, string[]> errors, string field, string? value)
     {
         if (!IsDeviceId(value))

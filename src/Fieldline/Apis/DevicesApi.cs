@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Fieldline.Core.Devices;
 using Fieldline.Core.Events;
 using Fieldline.Core.Shadows;
@@ -19,7 +18,7 @@ internal sealed record DeviceServices(
     ILogger<DeviceServices> Logger);
 
 /// <summary>/api/v1/devices: registration, lookup, listing, updates, deletion and token rotation.</summary>
-internal static partial class DevicesApi
+internal static class DevicesApi
 {
     public const int DefaultPageSize = 100;
     public const int MaximumPageSize = 1000;
@@ -71,12 +70,24 @@ internal static partial class DevicesApi
         int? limit,
         string? cursor,
         string? q,
+        string? search,
+        string? sort,
         CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         if (q is not null && !DeviceRules.IsDeviceId(q))
         {
             errors["q"] = ["must be the start of a device id: 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"];
+        }
+
+        if (search is { Length: 0 or > DeviceRules.MaximumSearchLength })
+        {
+            errors["search"] = [$"must be 1 to {DeviceRules.MaximumSearchLength} characters"];
+        }
+
+        if (!DeviceRules.TryParseSort(sort, out var order, out var descending))
+        {
+            errors["sort"] = [$"must be one of {DeviceRules.SortChoices}"];
         }
 
         DeviceType? typeFilter = type is null ? null : DeviceRules.CheckType(errors, type);
@@ -87,7 +98,7 @@ internal static partial class DevicesApi
             errors["limit"] = [$"must be between 1 and {MaximumPageSize}"];
         }
 
-        if (cursor is not null && !DeviceRules.IsDeviceId(cursor))
+        if (cursor is not null && order == DeviceOrder.Id && !DeviceRules.IsDeviceId(cursor))
         {
             errors["cursor"] = ["is not a cursor returned by this API"];
         }
@@ -97,126 +108,50 @@ internal static partial class DevicesApi
             return TypedResults.ValidationProblem(errors);
         }
 
-        var page = await services.Registry.ListAsync(new DeviceQuery(typeFilter, statusFilter, pageSize, cursor, q), cancellationToken);
+        DevicePage page;
+        try
+        {
+            page = await services.Registry.ListAsync(new DeviceQuery(typeFilter, statusFilter, pageSize, cursor, q, search, order, descending), cancellationToken);
+        }
+        catch (FormatException)
+        {
+            // The registry owns the cursors of the other orders; one it cannot read is the client's mistake.
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["cursor"] = ["is not a cursor returned by this API for this sort"] });
+        }
+
         return TypedResults.Ok(new DevicePageResponse([.. page.Items.Select(d => DeviceResponse.From(d))], page.NextCursor));
     }
 
     private static Task<Results<Ok<DeviceResponse>, ValidationProblem, ProblemHttpResult>> ReplaceDevice(
-        string deviceId, DeviceUpdate update, [AsParameters] DeviceServices services, CancellationToken cancellationToken) =>
-        UpdateDevice(deviceId, update, replace: true, services, cancellationToken);
+        string deviceId, DeviceUpdate update, DeviceChanges changes, CancellationToken cancellationToken) =>
+        UpdateDevice(deviceId, update, replace: true, changes, cancellationToken);
 
     private static Task<Results<Ok<DeviceResponse>, ValidationProblem, ProblemHttpResult>> PatchDevice(
-        string deviceId, DeviceUpdate update, [AsParameters] DeviceServices services, CancellationToken cancellationToken) =>
-        UpdateDevice(deviceId, update, replace: false, services, cancellationToken);
+        string deviceId, DeviceUpdate update, DeviceChanges changes, CancellationToken cancellationToken) =>
+        UpdateDevice(deviceId, update, replace: false, changes, cancellationToken);
 
     private static async Task<Results<Ok<DeviceResponse>, ValidationProblem, ProblemHttpResult>> UpdateDevice(
-        string deviceId, DeviceUpdate update, bool replace, DeviceServices services, CancellationToken cancellationToken)
+        string deviceId, DeviceUpdate update, bool replace, DeviceChanges changes, CancellationToken cancellationToken)
     {
-        var current = await services.Registry.GetAsync(deviceId, cancellationToken);
-        if (current is null)
+        var outcome = await changes.UpdateAsync(deviceId, update, replace, cancellationToken);
+        return outcome switch
         {
-            return DeviceNotFound(deviceId);
-        }
-
-        var errors = new Dictionary<string, string[]>();
-        if (replace || update.Name is not null)
-        {
-            DeviceRules.CheckName(errors, update.Name);
-        }
-
-        var type = replace || update.Type is not null ? DeviceRules.CheckType(errors, update.Type) : current.Type;
-        var status = DeviceRules.CheckStatus(errors, "status", update.Status) ?? current.Status;
-        DeviceRules.CheckLength(errors, "model", update.Model);
-        DeviceRules.CheckLength(errors, "firmware_version", update.FirmwareVersion);
-        DeviceRules.CheckLength(errors, "location", update.Location);
-        DeviceRules.CheckMetadata(errors, update.Metadata);
-        var fingerprint = update.CertificateFingerprint switch
-        {
-            null => replace ? null : current.CertificateFingerprint,
-            "" => null,
-            var given => DeviceRules.CheckCertificateFingerprint(errors, given),
+            { Device: { } device } => TypedResults.Ok(DeviceResponse.From(device)),
+            { Errors: { } errors } => TypedResults.ValidationProblem(errors),
+            { NotFound: true } => DeviceNotFound(deviceId),
+            _ => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: outcome.ConflictTitle, detail: outcome.ConflictDetail),
         };
-        if (errors.Count > 0)
-        {
-            return TypedResults.ValidationProblem(errors);
-        }
-
-        // PUT replaces every mutable field (absent ones become empty); PATCH keeps what was not sent.
-        var updated = current with
-        {
-            Name = update.Name ?? current.Name,
-            Type = type,
-            Status = status,
-            Model = replace ? update.Model : update.Model ?? current.Model,
-            FirmwareVersion = replace ? update.FirmwareVersion : update.FirmwareVersion ?? current.FirmwareVersion,
-            Location = replace ? update.Location : update.Location ?? current.Location,
-            Metadata = replace ? update.Metadata ?? [] : update.Metadata ?? current.Metadata,
-            CertificateFingerprint = fingerprint,
-        };
-
-        switch (await services.Registry.UpdateAsync(updated, cancellationToken))
-        {
-            case RegistryWriteResult.NotFound:
-                return DeviceNotFound(deviceId);
-            case RegistryWriteResult.CertificateInUse:
-                return CertificateInUse();
-        }
-
-        if (!string.Equals(updated.CertificateFingerprint, current.CertificateFingerprint, StringComparison.Ordinal))
-        {
-            // Connections authenticated with the old certificate end with it, as with a rotated token.
-            LogCertificateChanged(services.Logger, deviceId);
-            services.Connections.Disconnect(deviceId);
-        }
-
-        if (updated.Status != current.Status)
-        {
-            LogStatusChanged(services.Logger, deviceId, current.Status, updated.Status);
-            if (updated.Status == DeviceStatus.Maintenance)
-            {
-                // A device in maintenance may not connect; one connected before goes too.
-                services.Connections.Disconnect(deviceId);
-            }
-        }
-
-        return TypedResults.Ok(DeviceResponse.From(updated));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> DeleteDevice(
-        string deviceId, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
-    {
-        if (await services.Registry.DeleteAsync(deviceId, cancellationToken) == RegistryWriteResult.NotFound)
-        {
-            return DeviceNotFound(deviceId);
-        }
-
-        // The registry goes first: once the device is unknown it cannot connect again; then its live
-        // connections are closed, so that no new points arrive for it, and its data is removed.
-        // Points of the device still in the pipeline are written first, or they would bring its series back. The
-        // deletion then runs to the end even if the client goes away: the registry row is already gone.
-        services.Connections.Disconnect(deviceId);
-        services.Shadows.Forget(deviceId);
-        await services.Pipeline.FlushAsync(CancellationToken.None);
-        await services.Telemetry.DeleteDeviceAsync(deviceId, CancellationToken.None);
-        LogDeviceDeleted(services.Logger, deviceId);
-        services.Events.Publish(EventTypes.DeviceDeleted, "api", deviceId, new JsonObject { ["device_id"] = deviceId });
-        return TypedResults.NoContent();
-    }
+        string deviceId, DeviceChanges changes, CancellationToken cancellationToken) =>
+        await changes.DeleteAsync(deviceId, "api", cancellationToken) ? TypedResults.NoContent() : DeviceNotFound(deviceId);
 
     private static async Task<Results<Ok<DeviceTokenResponse>, ProblemHttpResult>> RotateToken(
-        string deviceId, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
-    {
-        var token = DeviceTokens.Generate();
-        if (await services.Registry.SetTokenHashAsync(deviceId, DeviceTokens.Hash(token), cancellationToken) == RegistryWriteResult.NotFound)
-        {
-            return DeviceNotFound(deviceId);
-        }
-
-        // Connections authenticated with the old token end with it.
-        services.Connections.Disconnect(deviceId);
-        LogTokenRotated(services.Logger, deviceId);
-        return TypedResults.Ok(new DeviceTokenResponse(deviceId, token));
-    }
+        string deviceId, DeviceChanges changes, CancellationToken cancellationToken) =>
+        await changes.RotateTokenAsync(deviceId, cancellationToken) is { } token
+            ? TypedResults.Ok(new DeviceTokenResponse(deviceId, token))
+            : DeviceNotFound(deviceId);
 
     private static async Task<Results<Ok<IReadOnlyList<StatusChangeResponse>>, ValidationProblem, ProblemHttpResult>> GetStatusHistory(
         string deviceId, int? limit, [AsParameters] DeviceServices services, CancellationToken cancellationToken)
@@ -237,21 +172,4 @@ internal static partial class DevicesApi
     }
 
     internal const string CertificateInUseDetail = "Another device is registered with this certificate_fingerprint; a certificate identifies one device.";
-
-    private static ProblemHttpResult CertificateInUse() => TypedResults.Problem(
-        statusCode: StatusCodes.Status409Conflict,
-        title: "Certificate already registered",
-        detail: CertificateInUseDetail);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Device {DeviceId} changed status from {Previous} to {Current}")]
-    private static partial void LogStatusChanged(ILogger logger, string deviceId, DeviceStatus previous, DeviceStatus current);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted device {DeviceId} and its telemetry")]
-    private static partial void LogDeviceDeleted(ILogger logger, string deviceId);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Changed the client certificate of device {DeviceId}")]
-    private static partial void LogCertificateChanged(ILogger logger, string deviceId);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Rotated the token of device {DeviceId}")]
-    private static partial void LogTokenRotated(ILogger logger, string deviceId);
 }

@@ -13,8 +13,6 @@ namespace Fieldline.Apis;
 /// </summary>
 internal static partial class EventsApi
 {
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
-
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/v1/events", StreamEvents).WithTags("Events");
@@ -49,59 +47,18 @@ internal static partial class EventsApi
             after = parsed;
         }
 
-        var response = context.Response;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no";
-        await response.WriteAsync(": connected\n\n", cancellationToken);
-        await response.Body.FlushAsync(cancellationToken);
-
-        using var heartbeat = new PeriodicTimer(Heartbeat, timeProvider);
-        var beat = heartbeat.WaitForNextTickAsync(cancellationToken).AsTask();
         try
         {
-            var stream = events.SubscribeAsync(new EventFilter(types, device), after, cancellationToken).GetAsyncEnumerator(cancellationToken);
-            Task<bool>? next = null;
-            try
-            {
-                next = stream.MoveNextAsync().AsTask();
-                while (true)
-                {
-                    if (await Task.WhenAny(next, beat) == beat)
-                    {
-                        await response.WriteAsync(": keep-alive\n\n", cancellationToken);
-                        await response.Body.FlushAsync(cancellationToken);
-                        beat = heartbeat.WaitForNextTickAsync(cancellationToken).AsTask();
-                        continue;
-                    }
-
-                    if (!await next)
-                    {
-                        break;
-                    }
-
-                    var e = stream.Current;
-                    var frame = new StringBuilder()
-                        .Append("id: ").Append(e.EventId).Append('\n')
-                        .Append("event: ").Append(e.EventType).Append('\n')
-                        .Append("data: ").Append(e.ToJson().ToJsonString()).Append("\n\n")
-                        .ToString();
-                    await response.WriteAsync(frame, cancellationToken);
-                    await response.Body.FlushAsync(cancellationToken);
-                    next = stream.MoveNextAsync().AsTask();
-                }
-            }
-            finally
-            {
-                // An enumerator cannot be disposed while a MoveNextAsync runs: let the pending one end (the token is
-                // cancelled when the client has gone) before disposing.
-                if (next is not null)
-                {
-                    await ((Task)next).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                }
-
-                await stream.DisposeAsync();
-            }
+            await ServerSentEventStream.WriteAsync(
+                context.Response,
+                events.SubscribeAsync(new EventFilter(types, device), after, cancellationToken),
+                static e => new StringBuilder()
+                    .Append("id: ").Append(e.EventId).Append('\n')
+                    .Append("event: ").Append(e.EventType).Append('\n')
+                    .Append("data: ").Append(e.ToJson().ToJsonString()).Append("\n\n")
+                    .ToString(),
+                timeProvider,
+                cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

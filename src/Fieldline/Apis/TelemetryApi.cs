@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Fieldline.Core.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -19,6 +20,7 @@ internal static class TelemetryApi
     {
         var api = app.MapGroup("/api/v1/devices/{deviceId}/telemetry").WithTags("Telemetry");
         api.MapGet("/latest", GetLatest);
+        api.MapGet("/live", StreamLive);
         api.MapGet("/{metric}", GetPoints);
         api.MapGet("/{metric}/aggregate", GetAggregates);
         return api;
@@ -35,6 +37,53 @@ internal static class TelemetryApi
         var latest = await services.Telemetry.GetLatestAsync(deviceId, cancellationToken);
         return TypedResults.Ok<IReadOnlyList<LatestValueResponse>>(
             [.. latest.Select(v => new LatestValueResponse(v.Metric, v.Value, v.Unit, DateTimeOffset.FromUnixTimeMilliseconds(v.TimestampMs)))]);
+    }
+
+    /// <summary>
+    /// The device's points as Server-Sent Events, each accepted message as one <c>telemetry</c> event once it is
+    /// durable: <c>{"points":[{"metric","value","unit","timestamp"}]}</c>. A client that falls behind misses the
+    /// oldest messages, not the newest.
+    /// </summary>
+    private static async Task<IResult> StreamLive(
+        string deviceId, HttpContext context, [AsParameters] DeviceServices services, LiveTelemetry live, CancellationToken cancellationToken)
+    {
+        if (await services.Registry.GetAsync(deviceId, cancellationToken) is null)
+        {
+            return DevicesApi.DeviceNotFound(deviceId);
+        }
+
+        try
+        {
+            await ServerSentEventStream.WriteAsync(context.Response, live.WatchAsync(deviceId, cancellationToken), LiveFrame, services.TimeProvider, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client went away.
+        }
+
+        return TypedResults.Empty;
+    }
+
+    private static string LiveFrame(TelemetryPoint[] points)
+    {
+        var array = new JsonArray();
+        foreach (var point in points)
+        {
+            var item = new JsonObject
+            {
+                ["metric"] = point.Metric,
+                ["value"] = point.Value,
+                ["timestamp"] = DateTimeOffset.FromUnixTimeMilliseconds(point.TimestampMs).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+            };
+            if (point.Unit is not null)
+            {
+                item["unit"] = point.Unit;
+            }
+
+            array.Add(item);
+        }
+
+        return "event: telemetry\ndata: " + new JsonObject { ["points"] = array }.ToJsonString() + "\n\n";
     }
 
     private static async Task<Results<Ok<PointPageResponse>, ValidationProblem, ProblemHttpResult>> GetPoints(

@@ -170,6 +170,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddSingleton<IServiceAccountStore, SqliteServiceAccountStore>();
         services.AddSingleton<ISettingsStore, SqliteSettingsStore>();
         services.AddSingleton<EventBus>();
+        services.AddSingleton<LiveTelemetry>();
         services.AddSingleton(sp => new DataReceivedBatcher(
             sp.GetRequiredService<EventBus>(),
             TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<FieldlineOptions>>().Value.Events.DataReceivedWindowSeconds)));
@@ -208,6 +209,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         services.AddFieldlineConsole();
         services.AddSingleton<ConsoleSignIns>();
         services.AddSingleton<DeviceRegistrations>();
+        services.AddSingleton<DeviceChanges>();
 
         services.AddSingleton<AdminApiKey>();
         services.AddSingleton<IAdminKeyVerifier>(sp => sp.GetRequiredService<AdminApiKey>());
@@ -223,6 +225,17 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         // After StorageLifetime: it reads the webhooks from the registry at start.
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddHostedService<MqttEventPublisher>();
+
+        services.AddSingleton(sp =>
+        {
+            var broker = sp.GetRequiredService<Mqtt.Server.MqttBroker>();
+            var coap = sp.GetRequiredService<CoapListener>();
+            return new TrafficHistory(sp.GetRequiredService<TimeProvider>(), () => (
+                broker.MessagesReceived + (coap.Server?.MessagesReceived ?? 0),
+                broker.MessagesSent + (coap.Server?.MessagesSent ?? 0)));
+        });
+        services.AddHostedService(sp => sp.GetRequiredService<TrafficHistory>());
+        services.AddSingleton<SystemStats>();
     }
 
     /// <summary>
@@ -257,6 +270,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
         app.MapShadowsApi();
         app.MapCommandsApi();
         app.MapEventsApi();
+        app.MapSystemApi();
         app.MapWebhooksApi();
         app.MapServiceAccountsApi();
         app.MapTelemetryApi();

@@ -8,6 +8,13 @@ namespace Fieldline.Security;
 /// <c>X-Api-Key: KEY</c>. Runs before endpoint binding, so an anonymous request never reaches body parsing.
 /// A missing key is 401 with <c>WWW-Authenticate: Bearer</c>; a wrong key is 403.
 /// </summary>
+/// <remarks>
+/// A request without a key that the web console's sign-in cookie authenticated may read: GET and HEAD only. The
+/// console's pages draw their charts and live views from the API itself (aggregates, the event stream, live
+/// telemetry), and a browser cannot add a header to an EventSource. Writes still need the key; the console writes
+/// through its own forms, which carry an antiforgery token. The cookie is SameSite=Strict, so another site cannot
+/// make a browser send it.
+/// </remarks>
 internal sealed partial class AdminKeyAuthentication(RequestDelegate next, IAdminKeyVerifier verifier, ILogger<AdminKeyAuthentication> logger)
 {
     public const string ApiKeyHeader = "X-Api-Key";
@@ -18,6 +25,12 @@ internal sealed partial class AdminKeyAuthentication(RequestDelegate next, IAdmi
     public async Task InvokeAsync(HttpContext context)
     {
         var key = ReadPresentedKey(context.Request);
+        if (key is null && IsConsoleRead(context))
+        {
+            await next(context);
+            return;
+        }
+
         if (key is null)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -42,6 +55,10 @@ internal sealed partial class AdminKeyAuthentication(RequestDelegate next, IAdmi
 
         await next(context);
     }
+
+    private static bool IsConsoleRead(HttpContext context) =>
+        (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+        && context.User.Identity is { IsAuthenticated: true, AuthenticationType: WebConsole.ConsoleHosting.Scheme };
 
     private static string? ReadPresentedKey(HttpRequest request)
     {

@@ -47,6 +47,7 @@ internal static class ConsoleAssets
                 ".css" => "text/css; charset=utf-8",
                 ".js" => "text/javascript; charset=utf-8",
                 ".svg" => "image/svg+xml",
+                ".txt" => "text/plain; charset=utf-8",
                 _ => "application/octet-stream",
             };
             var tag = Convert.ToHexStringLower(SHA256.HashData(content))[..16];

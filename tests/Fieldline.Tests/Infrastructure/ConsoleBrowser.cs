@@ -45,6 +45,21 @@ internal sealed class ConsoleBrowser : IAsyncDisposable
 
     public async Task<IPage> NewPageAsync() => await Context.NewPageAsync();
 
+    /// <summary>A new page on <paramref name="path"/>, signed in with the admin key through the sign-in form it is sent to.</summary>
+    public async Task<IPage> OpenSignedInAsync(TestEnvironment env, string path)
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(new Uri(env.Application.HttpUrl, path).ToString());
+        await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(url => !url.Contains("/sign-in", StringComparison.Ordinal));
+        return page;
+    }
+
+    /// <summary>Waits until <paramref name="locator"/>'s text satisfies <paramref name="condition"/> (bounded), and returns it.</summary>
+    public static Task<string> TextWhenAsync(ILocator locator, Func<string, bool> condition, string what) =>
+        Poll.UntilAsync(async () => await locator.InnerTextAsync(), condition, what);
+
     /// <summary>Saves a full-page screenshot as <c>artifacts/screenshots/{name}.png</c>.</summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {

@@ -37,7 +37,7 @@ public sealed class ConsoleSignInTests
         var filtered = await page.Locator("tbody tr").AllInnerTextsAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "devices");
         await page.GetByLabel("Type").SelectOptionAsync("");
-        await page.GetByLabel("Device id starts with").FillAsync("console-t");
+        await page.GetByLabel("Search id or name").FillAsync("console-t");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
         await page.WaitForURLAsync(url => url.Contains("q=console-t", StringComparison.Ordinal));
         var searched = await page.Locator("tbody tr").AllInnerTextsAsync();

@@ -3,7 +3,7 @@ using Fieldline.Core.Observability;
 using Fieldline.Observability;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Fieldline.Tests;
+namespace Fieldline.Tests.Observability;
 
 public sealed class PrometheusExporterTests : IDisposable
 {
