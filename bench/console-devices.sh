@@ -2,7 +2,8 @@
 # The console's devices page with many devices in the registry: publishes Fieldline, starts it on free ports with a
 # fresh data dir, puts DEVICES devices in the registry (see below), signs in to the console as a browser
 # would (the sign-in form's antiforgery token, then the cookie), and times full page loads with curl:
-#   first page of /devices, a page deep into the list (?after=), a type filter, a status filter, an id prefix search.
+#   first page of /devices, a page deep into the list (?after=), a type filter, a status filter, the search (id start
+#   or name part), sorting by name and by last seen, and the second page of a sort (its cursor from the first).
 #
 #   bench/console-devices.sh
 #   DEVICES=100000 LOADS=20 bench/console-devices.sh
@@ -36,10 +37,13 @@ import hashlib, os, sqlite3, sys, time
 db, count = sys.argv[1], int(sys.argv[2])
 now = int(time.time() * 1000)
 types = ("sensor", "actuator", "gateway")
+places = ("Boiler", "Pump", "Hall", "Roof", "Line", "Dock", "Lab")
+# Names in several places, a tenth online, and half of them seen at some time in the last day: sorting has work to do.
 with sqlite3.connect(db, timeout=30) as c:
     c.executemany(
-        "INSERT INTO devices (device_id, name, type, status, registered_at, metadata, token_hash) VALUES (?, ?, ?, 'offline', ?, '{}', ?)",
-        ((f"dev-{i:06d}", f"Device {i}", types[i % 3], now, hashlib.sha256(os.urandom(32)).digest()) for i in range(count)))
+        "INSERT INTO devices (device_id, name, type, status, last_seen, registered_at, metadata, token_hash) VALUES (?, ?, ?, ?, ?, ?, '{}', ?)",
+        ((f"dev-{i:06d}", f"{places[i % 7]} {(i * 7919) % count}", types[i % 3], "online" if i % 10 == 0 else "offline",
+          now - (i * 7717) % 86_400_000 if i % 2 == 0 else None, now, hashlib.sha256(os.urandom(32)).digest()) for i in range(count)))
 PY
 log "registered in $((SECONDS - started)) s"
 
@@ -70,6 +74,13 @@ printf '  %-44s %8s %8s %6s\n' "" "p50 ms" "max ms" "rows"
 time_page "/devices (first page)" "/devices"
 time_page "/devices?after=dev-090000 (deep page)" "/devices?after=dev-090000"
 time_page "/devices?type=gateway" "/devices?type=gateway"
-time_page "/devices?status=online (none online)" "/devices?status=online"
-time_page "/devices?q=dev-0999 (id prefix)" "/devices?q=dev-0999"
+time_page "/devices?status=online (a tenth)" "/devices?status=online"
+time_page "/devices?q=dev-0999 (search: id start)" "/devices?q=dev-0999"
+time_page "/devices?q=pump%2012 (search: name part)" "/devices?q=pump%2012"
+time_page "/devices?sort=name" "/devices?sort=name"
+time_page "/devices?sort=-last_seen" "/devices?sort=-last_seen"
+next=$(curl -fsS -b "$JAR" "$BASE/devices?sort=-last_seen" | grep -o 'class="next" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g')
+[ -n "$next" ] || die "no next page link on /devices?sort=-last_seen"
+time_page "/devices?sort=-last_seen, second page" "$next"
+time_page "/devices?status=online&sort=name" "/devices?status=online&sort=name"
 echo "Fieldline RSS: $(rss_kb "$FL_PID") KB; data dir: $(du -sh "$WORK/fl-data" | cut -f1)"

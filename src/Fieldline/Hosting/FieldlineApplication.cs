@@ -155,6 +155,7 @@ internal sealed partial class FieldlineApplication : IAsyncDisposable
 
         services.AddProblemDetails();
         services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<ConsoleErrorPage>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddOpenApi(o => o.AddDocumentTransformer<AdminKeySecurityTransformer>());

@@ -7,8 +7,14 @@ namespace Fieldline.Tests.Infrastructure;
 internal sealed class RecordingLoggerProvider : ILoggerProvider
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
+    private readonly ConcurrentQueue<Func<LogEntry, bool>> _expected = new();
 
     public IReadOnlyCollection<LogEntry> Entries => _entries;
+
+    /// <summary>Errors that match <paramref name="expected"/> are what the test provokes: they do not fail it.</summary>
+    public void Expect(Func<LogEntry, bool> expected) => _expected.Enqueue(expected);
+
+    public bool IsExpected(LogEntry entry) => _expected.Any(e => e(entry));
 
     public ILogger CreateLogger(string categoryName) => new RecordingLogger(categoryName, _entries);
 

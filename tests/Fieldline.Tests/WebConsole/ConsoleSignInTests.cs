@@ -1,4 +1,5 @@
 using Fieldline.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace Fieldline.Tests.WebConsole;
@@ -220,5 +221,37 @@ public sealed class ConsoleSignInTests
         Assert.Equal("1", connections);
         Assert.Matches(@"^\d+(\.\d)? (B|KiB|MiB)$", registry);
         Assert.NotEqual("unknown", version);
+    }
+
+    [Fact]
+    public async Task A_page_that_fails_on_the_server_shows_a_readable_error_with_the_trace_id()
+    {
+        // A readiness check that throws makes the system page fail while it renders.
+        await using var env = await TestEnvironment.StartAsync(configureServices: services => services.AddSingleton<Fieldline.Hosting.IReadinessCheck, BrokenCheck>());
+        env.Logs.Expect(e => e.Exception is InvalidOperationException { Message: BrokenCheck.Failure });
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        var page = await browser.OpenSignedInAsync(env, "/");
+
+        var response = await page.GotoAsync(new Uri(env.Application.HttpUrl, "/system").ToString());
+        var alert = await page.GetByRole(AriaRole.Alert).InnerTextAsync();
+        var trace = await page.Locator("code").InnerTextAsync();
+        await ConsoleBrowser.ScreenshotAsync(page, "error");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var overview = await page.GetByRole(AriaRole.Heading, new() { Level = 1 }).InnerTextAsync();
+
+        Assert.Equal(500, response!.Status);
+        Assert.StartsWith("Fieldline could not show this page", alert, StringComparison.Ordinal);
+        Assert.Matches("^[0-9a-f]{32}$", trace);
+        Assert.Contains(env.Logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Exception is InvalidOperationException && e.Message.Contains(trace, StringComparison.Ordinal));
+        Assert.StartsWith("Overview", overview, StringComparison.Ordinal);
+    }
+
+    private sealed class BrokenCheck : Fieldline.Hosting.IReadinessCheck
+    {
+        public const string Failure = "the check itself failed";
+
+        public string Name => "broken";
+
+        public bool IsReady => throw new InvalidOperationException(Failure);
     }
 }

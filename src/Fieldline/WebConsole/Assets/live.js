@@ -47,13 +47,14 @@ const fieldline = (() => {
   }
 
   /** A uPlot chart that fills its container's width and follows it when the window is resized. */
-  function chart(container, series, height) {
+  function chart(container, series, height, window) {
     const plot = new uPlot({
       width: Math.max(container.clientWidth, 200),
       height: height,
       series: [{}, ...series],
       axes: [{}, { size: 60 }],
-      scales: { x: { time: true } },
+      // The x axis spans the chosen window, not just the points: one point or none still reads as "the last hour".
+      scales: { x: { time: true, range: () => window() } },
       legend: { live: true },
     }, [[], ...series.map(() => [])], container);
     new ResizeObserver(() => plot.setSize({ width: Math.max(container.clientWidth, 200), height: height })).observe(container);
@@ -84,12 +85,13 @@ const fieldline = (() => {
   // ---- Overview ----
   function overview(root) {
     const container = root.querySelector("[data-chart=traffic]");
+    const windowSeconds = 15 * 60;
+    let end = Date.now() / 1000;
     const plot = chart(container, [
       { label: "in (msg/s)", stroke: "#0b6bcb", width: 2, points: { show: false } },
       { label: "out (msg/s)", stroke: "#1a7f37", width: 2, points: { show: false } },
-    ], 220);
+    ], 220, () => [end - windowSeconds, end]);
     const data = [[], [], []];
-    const windowSeconds = 15 * 60;
 
     stream("/api/v1/system/stats/stream", {
       stats: (stats) => {
@@ -108,7 +110,8 @@ const fieldline = (() => {
           data[1].push(sample.in);
           data[2].push(sample.out);
         }
-        const oldest = Date.parse(stats.time) / 1000 - windowSeconds;
+        end = Date.parse(stats.time) / 1000;
+        const oldest = end - windowSeconds;
         while (data[0].length && data[0][0] < oldest) data.forEach((s) => s.shift());
         const last = data[0].length - 1;
         container.dataset.samples = data[0].length;
@@ -124,10 +127,12 @@ const fieldline = (() => {
 
     const events = root.querySelector("[data-live-events]");
     const onEvent = liveEvents(events, (e) => [formatTime(Date.parse(e.timestamp)), e.event_type, e.metadata?.device_id, e.source]);
-    const types = ["DeviceRegistered", "DeviceDeleted", "DeviceConnected", "DeviceDisconnected", "DataReceived", "ShadowUpdated", "CommandStateChanged"];
+    // DataReceived is left out: a fleet sends one per device every few seconds, more than a page can show; each
+    // device's page lists its own.
+    const types = ["DeviceRegistered", "DeviceDeleted", "DeviceConnected", "DeviceDisconnected", "ShadowUpdated", "CommandStateChanged"];
     const handlers = {};
     for (const type of types) handlers[type] = onEvent;
-    stream("/api/v1/events", handlers);
+    stream(`/api/v1/events?type=${types.join(",")}`, handlers);
   }
 
   // ---- Device page ----
@@ -137,8 +142,8 @@ const fieldline = (() => {
     const metric = figure.dataset.chartMetric;
     const container = figure.querySelector("[data-chart]");
     const status = figure.querySelector("[data-chart-status]");
-    const plot = chart(container, [{ label: metric, stroke: "#0b6bcb", width: 2, points: { show: false } }], 200);
-    const state = { range: "15m", from: 0, to: 0, data: [[], []] };
+    const state = { range: "15m", from: 0, to: 0, window: [Date.now() / 1000 - ranges["15m"], Date.now() / 1000], data: [[], []] };
+    const plot = chart(container, [{ label: metric, stroke: "#0b6bcb", width: 2 }], 200, () => state.window);
 
     function show() {
       plot.setData(state.data);
@@ -150,11 +155,12 @@ const fieldline = (() => {
       const [from, to] = state.range === "custom" ? [state.from, state.to] : [now - ranges[state.range] * 1000, now];
       // At most about 1,000 buckets (whole seconds each) reach the browser, whatever the range.
       const interval = Math.max(1, Math.ceil((to - from) / 1000 / 1000));
+      state.window = [from / 1000, to / 1000];
       status.textContent = "Loading…";
       try {
         const buckets = await getJson(`/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry/${encodeURIComponent(metric)}/aggregate?from=${from}&to=${to}&interval=${interval}s`);
         state.data = [buckets.map((b) => b.start / 1000), buckets.map((b) => b.mean)];
-        status.textContent = buckets.length ? `${buckets.length} points, mean per ${interval} s` : "No points in this range.";
+        status.textContent = buckets.length ? `${buckets.length} ${buckets.length === 1 ? "point" : "points"}, mean per ${interval} s` : "No points in this range.";
         status.classList.remove("error");
       } catch (error) {
         state.data = [[], []];
@@ -197,7 +203,9 @@ const fieldline = (() => {
         if (times.length && t < times[times.length - 1]) return;
         times.push(t);
         values.push(value);
-        const oldest = Date.now() / 1000 - ranges[state.range];
+        const now = Date.now() / 1000;
+        const oldest = now - ranges[state.range];
+        state.window = [oldest, Math.max(now, t)];
         while (times.length && (times[0] < oldest || times.length > maxPoints)) { times.shift(); values.shift(); }
         show();
       },
