@@ -22,8 +22,11 @@ public sealed class LiveTelemetry
 
     private readonly ConcurrentDictionary<string, ImmutableArray<Channel<TelemetryPoint[]>>> _watchers = new(StringComparer.Ordinal);
 
+    // ConcurrentDictionary.IsEmpty takes every lock when the dictionary is empty, the usual case: a count is cheaper.
+    private int _watcherCount;
+
     /// <summary>Whether anyone watches <paramref name="deviceId"/>.</summary>
-    public bool IsWatched(string deviceId) => !_watchers.IsEmpty && _watchers.ContainsKey(deviceId);
+    public bool IsWatched(string deviceId) => Volatile.Read(ref _watcherCount) > 0 && _watchers.ContainsKey(deviceId);
 
     /// <summary>
     /// Passes <paramref name="points"/> of <paramref name="deviceId"/> to its watchers once <paramref name="durable"/>
@@ -69,6 +72,7 @@ public sealed class LiveTelemetry
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
         });
+        Interlocked.Increment(ref _watcherCount);
         _watchers.AddOrUpdate(deviceId, static (_, c) => [c], static (_, existing, c) => existing.Add(c), channel);
         try
         {
@@ -80,6 +84,7 @@ public sealed class LiveTelemetry
         finally
         {
             Unwatch(deviceId, channel);
+            Interlocked.Decrement(ref _watcherCount);
         }
     }
 
