@@ -35,15 +35,19 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# Publishes Fieldline (Release) into $FIELDLINE_PUB unless FIELDLINE_PUB already holds a build.
+# Publishes Fieldline (Release) into $FIELDLINE_PUB unless it already holds a build of the same source: the commit and
+# the uncommitted changes of src/ are recorded beside the build, so a benchmark never measures a stale one.
 publish_fieldline() {
-    if [[ -x "$FIELDLINE_PUB/fieldline" && -z "${REPUBLISH:-}" ]]; then
-        log "using existing Fieldline build in $FIELDLINE_PUB (REPUBLISH=1 to rebuild)"
+    local source
+    source="$(git -C "$BENCH_ROOT" rev-parse HEAD 2>/dev/null)-$(git -C "$BENCH_ROOT" diff HEAD -- src 2>/dev/null | sha256sum | cut -c1-16)"
+    if [[ -x "$FIELDLINE_PUB/fieldline" && -z "${REPUBLISH:-}" && "$(cat "$FIELDLINE_PUB/.source" 2>/dev/null)" == "$source" ]]; then
+        log "using the Fieldline build in $FIELDLINE_PUB of this source ($source; REPUBLISH=1 to rebuild)"
         return
     fi
     log "publishing Fieldline (Release) to $FIELDLINE_PUB ..."
     dotnet publish "$BENCH_ROOT/src/Fieldline" -c Release -o "$FIELDLINE_PUB" >"$WORK/publish.log" 2>&1 ||
         { cat "$WORK/publish.log" >&2; die "dotnet publish failed"; }
+    echo "$source" >"$FIELDLINE_PUB/.source"
 }
 
 # Starts Fieldline in the background; sets FL_PID, FL_HTTP, FL_MQTT, FL_COAP, FL_KEY. Extra serve flags from
