@@ -59,4 +59,20 @@ public sealed class SystemApiTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
+
+    [Fact]
+    public async Task An_open_stream_ends_when_the_host_stops_instead_of_holding_up_the_shutdown()
+    {
+        var env = await TestEnvironment.StartAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var stream = await SseReader.OpenAsync(env, "/api/v1/system/stats/stream", null, timeout.Token);
+        await stream.ReadAsync(1, timeout.Token);
+
+        var stopping = env.DisposeAsync().AsTask();
+        var ended = await stream.ReadToEndAsync(timeout.Token);
+        await stopping;
+
+        Assert.True(ended, "expected the stream to end when the host stopped");
+        Assert.False(timeout.IsCancellationRequested, "the stream did not end within 60 s of the stop");
+    }
 }

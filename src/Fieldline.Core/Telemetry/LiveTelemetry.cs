@@ -12,15 +12,16 @@ namespace Fieldline.Core.Telemetry;
 /// <remarks>
 /// Design note. <see cref="Publish"/> runs on the ingest path of every message. When nobody watches the device,
 /// which is nearly always, it costs one dictionary miss and allocates nothing; only a watched device's points are
-/// copied. A watcher that falls behind loses its oldest points (a bounded channel that drops the oldest): a live
-/// view wants the newest values, and a slow browser must never hold back ingest or grow memory.
+/// copied, and queued at once with the write it waits for, so that the watcher gets the messages in the order they
+/// were accepted. A watcher that falls behind loses its oldest messages (a bounded channel that drops the oldest): a
+/// live view wants the newest values, and a slow browser must never hold back ingest or grow memory.
 /// </remarks>
 public sealed class LiveTelemetry
 {
     /// <summary>How many messages a watcher may have waiting before the oldest are dropped.</summary>
     public const int WatcherCapacity = 256;
 
-    private readonly ConcurrentDictionary<string, ImmutableArray<Channel<TelemetryPoint[]>>> _watchers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ImmutableArray<Channel<PendingMessage>>> _watchers = new(StringComparer.Ordinal);
 
     // ConcurrentDictionary.IsEmpty takes every lock when the dictionary is empty, the usual case: a count is cheaper.
     private int _watcherCount;
@@ -34,40 +35,28 @@ public sealed class LiveTelemetry
     /// </summary>
     public void Publish(string deviceId, ReadOnlySpan<TelemetryPoint> points, Task durable)
     {
-        if (points.IsEmpty || !IsWatched(deviceId))
+        if (points.IsEmpty || !IsWatched(deviceId) || !_watchers.TryGetValue(deviceId, out var channels))
         {
             return;
         }
 
-        var copy = points.ToArray();
-        if (durable.IsCompletedSuccessfully)
+        // Queued now, in the order the device sent them, with the write they wait for: the watcher awaits each write
+        // in turn, so messages reach it in order even when their writes complete together.
+        var message = new PendingMessage(durable, points.ToArray());
+        foreach (var channel in channels)
         {
-            Deliver(deviceId, copy);
-            return;
+            channel.Writer.TryWrite(message);
         }
-
-        _ = durable.ContinueWith(
-            static (task, state) =>
-            {
-                var (live, id, batch) = ((LiveTelemetry, string, TelemetryPoint[]))state!;
-                if (task.IsCompletedSuccessfully)
-                {
-                    live.Deliver(id, batch);
-                }
-            },
-            (this, deviceId, copy),
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
     }
 
     /// <summary>
-    /// The durable points of <paramref name="deviceId"/> from now on, one array per accepted message, until
-    /// <paramref name="cancellationToken"/> is cancelled.
+    /// The durable points of <paramref name="deviceId"/> from now on, one array per accepted message, in the order
+    /// they were accepted, until <paramref name="cancellationToken"/> is cancelled. A message whose write failed is
+    /// left out.
     /// </summary>
     public async IAsyncEnumerable<TelemetryPoint[]> WatchAsync(string deviceId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var channel = Channel.CreateBounded<TelemetryPoint[]>(new BoundedChannelOptions(WatcherCapacity)
+        var channel = Channel.CreateBounded<PendingMessage>(new BoundedChannelOptions(WatcherCapacity)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
@@ -76,9 +65,14 @@ public sealed class LiveTelemetry
         _watchers.AddOrUpdate(deviceId, static (_, c) => [c], static (_, existing, c) => existing.Add(c), channel);
         try
         {
-            await foreach (var batch in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var message in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                yield return batch;
+                await message.Durable.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (message.Durable.IsCompletedSuccessfully)
+                {
+                    yield return message.Points;
+                }
             }
         }
         finally
@@ -88,24 +82,13 @@ public sealed class LiveTelemetry
         }
     }
 
-    private void Deliver(string deviceId, TelemetryPoint[] batch)
-    {
-        if (_watchers.TryGetValue(deviceId, out var channels))
-        {
-            foreach (var channel in channels)
-            {
-                channel.Writer.TryWrite(batch);
-            }
-        }
-    }
-
-    private void Unwatch(string deviceId, Channel<TelemetryPoint[]> channel)
+    private void Unwatch(string deviceId, Channel<PendingMessage> channel)
     {
         while (_watchers.TryGetValue(deviceId, out var existing))
         {
             var remaining = existing.Remove(channel);
             var done = remaining.IsEmpty
-                ? _watchers.TryRemove(new KeyValuePair<string, ImmutableArray<Channel<TelemetryPoint[]>>>(deviceId, existing))
+                ? _watchers.TryRemove(new KeyValuePair<string, ImmutableArray<Channel<PendingMessage>>>(deviceId, existing))
                 : _watchers.TryUpdate(deviceId, remaining, existing);
             if (done)
             {
@@ -113,4 +96,6 @@ public sealed class LiveTelemetry
             }
         }
     }
+
+    private sealed record PendingMessage(Task Durable, TelemetryPoint[] Points);
 }

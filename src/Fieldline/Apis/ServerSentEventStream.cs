@@ -3,6 +3,8 @@ namespace Fieldline.Apis;
 /// <summary>
 /// Writes an async sequence as Server-Sent Events, one frame per item, flushed at once, with a comment line every
 /// 15 s while nothing else is sent so that proxies do not close an idle stream. Shared by every streaming endpoint.
+/// A stream also ends when the host begins to stop: Kestrel waits for open requests, and a browser tab left open must
+/// not hold up a shutdown (and the flush of the stores after it) for the host's whole shutdown timeout.
 /// </summary>
 internal static class ServerSentEventStream
 {
@@ -21,6 +23,21 @@ internal static class ServerSentEventStream
         await response.WriteAsync(": connected\n\n", cancellationToken);
         await response.Body.FlushAsync(cancellationToken);
 
+        var stopping = response.HttpContext.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
+        try
+        {
+            await WriteFramesAsync(response, items, frame, timeProvider, ending.Token);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // The host is stopping: the stream ends, and the client reconnects to the next instance.
+        }
+    }
+
+    private static async Task WriteFramesAsync<T>(
+        HttpResponse response, IAsyncEnumerable<T> items, Func<T, string> frame, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
         using var heartbeat = new PeriodicTimer(Heartbeat, timeProvider);
         var beat = heartbeat.WaitForNextTickAsync(cancellationToken).AsTask();
         var stream = items.GetAsyncEnumerator(cancellationToken);

@@ -29,11 +29,41 @@ public sealed class LiveTelemetryTests
     }
 
     [Fact]
+    public async Task Messages_written_in_one_batch_reach_the_watcher_in_the_order_they_were_accepted()
+    {
+        var live = new LiveTelemetry();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await using var watch = live.WatchAsync("dev-1", timeout.Token).GetAsyncEnumerator(timeout.Token);
+        var first = watch.MoveNextAsync();
+        await WaitUntilWatchedAsync(live, "dev-1");
+
+        // As the pipeline does: every message of a batch waits on the batch's one completion, whose continuations run
+        // asynchronously, so they could run in any order.
+        var batch = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        for (var i = 0; i < 50; i++)
+        {
+            live.Publish("dev-1", [Points[0] with { Value = i }], batch.Task);
+        }
+
+        batch.SetResult();
+        var values = new List<double>();
+        Assert.True(await first);
+        values.Add(watch.Current[0].Value);
+        while (values.Count < 50 && await watch.MoveNextAsync())
+        {
+            values.Add(watch.Current[0].Value);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (double)i), values);
+    }
+
+    [Fact]
     public async Task Nobody_watching_costs_nothing_and_a_watcher_that_leaves_is_forgotten()
     {
         var live = new LiveTelemetry();
         live.Publish("dev-1", Points, Task.CompletedTask); // nobody watches: dropped
         using var stop = new CancellationTokenSource();
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var watching = Task.Run(async () =>
         {
             var seen = new List<TelemetryPoint[]>();
@@ -42,6 +72,7 @@ public sealed class LiveTelemetryTests
                 await foreach (var batch in live.WatchAsync("dev-1", stop.Token))
                 {
                     seen.Add(batch);
+                    received.TrySetResult();
                 }
             }
             catch (OperationCanceledException)
@@ -53,6 +84,7 @@ public sealed class LiveTelemetryTests
         await WaitUntilWatchedAsync(live, "dev-1");
         live.Publish("dev-2", Points, Task.CompletedTask);
         live.Publish("dev-1", Points, Task.CompletedTask);
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await stop.CancelAsync();
         var seen = await watching;
 

@@ -70,6 +70,27 @@ internal sealed class SseReader : IAsyncDisposable
         return events;
     }
 
+    /// <summary>Reads until the server ends the stream; false when the response failed instead.</summary>
+    public async Task<bool> ReadToEndAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (await _reader.ReadLineAsync(cancellationToken) is not null)
+            {
+            }
+
+            return true;
+        }
+        catch (IOException)
+        {
+            return false; // the connection was aborted rather than ended
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         _reader.Dispose();

@@ -12,11 +12,16 @@ public sealed class ConsoleDeviceManagementTests
     {
         await using var env = await TestEnvironment.StartAsync();
         var token = (string)(await env.RegisterAsync("manage-th-1"))["token"]!;
-        await using var device = await DeviceMqttClient.ConnectAsync(env, "manage-th-1", token);
+        var device = await DeviceMqttClient.ConnectAsync(env, "manage-th-1", token);
         await using var browser = await ConsoleBrowser.LaunchAsync();
         var page = await browser.OpenSignedInAsync(env, "/devices/manage-th-1");
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Edit" }).ClickAsync();
+        var shown = await page.GetByLabel("Status").InputValueAsync();
+
+        // The device goes away while the form is open: saving the form must not write its old status back.
+        await device.DisposeAsync();
+        await Poll.UntilAsync(async () => (string?)(await GetDeviceAsync(env))["status"], s => s == "offline", "the device offline");
         await page.GetByLabel("Name").FillAsync("");
         await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
         var invalid = await page.GetByRole(AriaRole.Alert).First.InnerTextAsync();
@@ -24,20 +29,28 @@ public sealed class ConsoleDeviceManagementTests
         await page.GetByLabel("Location").FillAsync("basement");
         await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
         var heading = await page.GetByRole(AriaRole.Heading, new() { Level = 1 }).InnerTextAsync();
+        var saved = await GetDeviceAsync(env);
+
+        await using var again = await DeviceMqttClient.ConnectAsync(env, "manage-th-1", token);
+        await page.ReloadAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Set maintenance" }).ClickAsync();
         var maintenance = await page.Locator("[data-device-status]").InnerTextAsync();
-        await Poll.UntilAsync(() => Task.FromResult(device.Client.IsConnected), c => !c, "the device disconnected by maintenance");
+        await Poll.UntilAsync(() => Task.FromResult(again.Client.IsConnected), c => !c, "the device disconnected by maintenance");
         await page.GetByRole(AriaRole.Button, new() { Name = "End maintenance" }).ClickAsync();
         var after = await page.Locator("[data-device-status]").InnerTextAsync();
-        var stored = (await env.Client.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>("/api/v1/devices/manage-th-1"))!;
 
+        Assert.Equal("online", shown);
         Assert.Equal("Name is required", invalid);
         Assert.StartsWith("Boiler room sensor", heading, StringComparison.Ordinal);
+        Assert.Equal("offline", (string?)saved["status"]);
+        Assert.Equal("basement", (string?)saved["location"]);
+        Assert.Equal("sensor", (string?)saved["type"]);
         Assert.Equal("maintenance", maintenance);
         Assert.Equal("offline", after);
-        Assert.Equal("basement", (string?)stored["location"]);
-        Assert.Equal("sensor", (string?)stored["type"]);
     }
+
+    private static async Task<System.Text.Json.Nodes.JsonObject> GetDeviceAsync(TestEnvironment env) =>
+        (await env.Client.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>("/api/v1/devices/manage-th-1"))!;
 
     [Fact]
     public async Task A_rotated_token_is_shown_once_and_only_the_new_token_connects()

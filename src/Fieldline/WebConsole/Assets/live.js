@@ -21,17 +21,36 @@ const fieldline = (() => {
     return response.json();
   }
 
-  /** An EventSource that shows its state in the page's live indicator and reconnects (the browser retries by itself). */
-  function stream(url, handlers) {
-    const source = new EventSource(url);
+  /**
+   * An EventSource that shows its state in the page's live indicator. The browser reconnects by itself after an error;
+   * a stream the server refused (signed out) stays closed and says so. While the tab is hidden the stream is closed,
+   * so that background tabs do not hold the browser's few connections to the host, and it opens again, resuming
+   * after the last event id it saw, when the tab is shown. `url(lastEventId)` gives the address to open.
+   */
+  function stream(url, handlers, lastEventId) {
     const indicator = document.querySelector("[data-live-state]");
-    source.onopen = () => { if (indicator) { indicator.textContent = "live"; indicator.dataset.liveState = "open"; } };
-    source.onerror = () => { if (indicator) { indicator.textContent = "reconnecting…"; indicator.dataset.liveState = "error"; } };
-    for (const [type, handler] of Object.entries(handlers)) {
-      source.addEventListener(type, (e) => handler(JSON.parse(e.data)));
+    const show = (text, state) => { if (indicator) { indicator.textContent = text; indicator.dataset.liveState = state; } };
+    let source = null;
+    let last = lastEventId ?? null;
+    function open() {
+      source = new EventSource(url(last));
+      source.onopen = () => show("live", "open");
+      source.onerror = () => source.readyState === EventSource.CLOSED
+        ? show("stopped: reload the page", "error")
+        : show("reconnecting…", "error");
+      for (const [type, handler] of Object.entries(handlers)) {
+        source.addEventListener(type, (e) => {
+          if (e.lastEventId) last = e.lastEventId;
+          handler(JSON.parse(e.data));
+        });
+      }
     }
-    window.addEventListener("pagehide", () => source.close());
-    return source;
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) { source?.close(); source = null; show("paused", "paused"); }
+      else if (!source) open();
+    });
+    window.addEventListener("pagehide", () => source?.close());
+    open();
   }
 
   function formatTime(ms) {
@@ -93,7 +112,7 @@ const fieldline = (() => {
     ], 220, () => [end - windowSeconds, end]);
     const data = [[], [], []];
 
-    stream("/api/v1/system/stats/stream", {
+    stream(() => "/api/v1/system/stats/stream", {
       stats: (stats) => {
         for (const [status, count] of Object.entries(stats.devices.by_status)) {
           const figure = root.querySelector(`[data-status="${status}"]`);
@@ -106,6 +125,8 @@ const fieldline = (() => {
         const clients = root.querySelector("[data-figure=mqtt-clients]");
         if (clients) clients.textContent = stats.mqtt.connections;
         for (const sample of stats.traffic.samples) {
+          // A stream opened again resends the history: keep each sample once, in time order.
+          if (data[0].length && sample.time / 1000 <= data[0][data[0].length - 1]) continue;
           data[0].push(sample.time / 1000);
           data[1].push(sample.in);
           data[2].push(sample.out);
@@ -132,7 +153,7 @@ const fieldline = (() => {
     const types = ["DeviceRegistered", "DeviceDeleted", "DeviceConnected", "DeviceDisconnected", "ShadowUpdated", "CommandStateChanged"];
     const handlers = {};
     for (const type of types) handlers[type] = onEvent;
-    stream(`/api/v1/events?type=${types.join(",")}`, handlers);
+    stream((last) => `/api/v1/events?type=${types.join(",")}${last ? `&last_event_id=${last}` : ""}`, handlers, events.dataset.lastEventId);
   }
 
   // ---- Device page ----
@@ -220,15 +241,25 @@ const fieldline = (() => {
     }
 
     const latest = root.querySelector("table.latest tbody");
-    stream(`/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry/live`, {
+    const desired = root.querySelector("#desired");
+    let desiredEdited = false; // the desired-state editor
+    let edited = false; // any form on the page
+    desired?.addEventListener("input", () => { desiredEdited = true; });
+    for (const form of root.querySelectorAll("form")) form.addEventListener("input", () => { edited = true; });
+
+    stream(() => `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry/live`, {
       telemetry: (message) => {
         for (const point of message.points) {
           const at = Date.parse(point.timestamp);
           let row = latest ? [...latest.rows].find((r) => r.dataset.metric === point.metric) : null;
           if (!row) {
-            // A metric the page has not seen: the simplest correct view is the page rendered again.
-            location.reload();
-            return;
+            // A metric the page has not seen: the page rendered again shows it with its chart, unless that would
+            // throw away what the operator is typing.
+            if (!edited) { location.reload(); return; }
+            const notice = root.querySelector("[data-new-metric]");
+            notice.textContent = `New metric ${point.metric}: reload the page to see it.`;
+            notice.hidden = false;
+            continue;
           }
           const current = Number(row.dataset.at || 0);
           if (at >= current) {
@@ -252,7 +283,7 @@ const fieldline = (() => {
       CommandStateChanged: (e) => { onEvent(e); commandChanged(e.payload); },
       DeviceDeleted: (e) => { onEvent(e); setStatus("deleted"); },
     };
-    stream(`/api/v1/events?device=${encodeURIComponent(deviceId)}`, handlers);
+    stream((last) => `/api/v1/events?device=${encodeURIComponent(deviceId)}${last ? `&last_event_id=${last}` : ""}`, handlers, events.dataset.lastEventId);
 
     function setStatus(status) {
       const badge = root.querySelector("[data-device-status]");
@@ -270,10 +301,6 @@ const fieldline = (() => {
       }
     }
 
-    const desired = root.querySelector("#desired");
-    let edited = false;
-    desired?.addEventListener("input", () => { edited = true; });
-
     async function refreshShadow() {
       const status = root.querySelector("[data-shadow-status]");
       try {
@@ -283,7 +310,7 @@ const fieldline = (() => {
         }
         root.querySelector("[data-shadow-version]").textContent = shadow.version;
         root.querySelector(".delta").classList.toggle("open", Object.keys(shadow.state.delta).length > 0);
-        if (!edited && desired) {
+        if (!desiredEdited && desired) {
           // The editor follows the shadow until the operator starts typing; then a save names the version edited.
           desired.value = JSON.stringify(shadow.state.desired, null, 2);
           root.querySelector("#desired-version").value = shadow.version;
