@@ -212,6 +212,7 @@ public sealed class ConsoleSignInTests
 
         var checks = await page.Locator("ul.checks li").AllInnerTextsAsync();
         var connections = await page.Locator("[data-figure=connections]").InnerTextAsync();
+        var rateIn = await page.Locator("[data-figure=rate-in]").InnerTextAsync();
         var registry = await page.Locator("[data-file='fieldline.db']").InnerTextAsync();
         var version = await page.Locator("[data-figure=version]").InnerTextAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "system");
@@ -219,6 +220,7 @@ public sealed class ConsoleSignInTests
         Assert.NotEmpty(checks);
         Assert.All(checks, c => Assert.EndsWith(": ready", c, StringComparison.Ordinal));
         Assert.Equal("1", connections);
+        Assert.Matches(@"^(—|\d+\.\d) \(MQTT and CoAP", rateIn);
         Assert.Matches(@"^\d+(\.\d)? (B|KiB|MiB)$", registry);
         Assert.NotEqual("unknown", version);
     }
