@@ -28,6 +28,7 @@ internal static class ConsoleHosting
             cookie.LogoutPath = "/sign-out";
             cookie.ExpireTimeSpan = TimeSpan.FromHours(12);
             cookie.SlidingExpiration = true;
+            cookie.Events.OnValidatePrincipal = context => context.HttpContext.RequestServices.GetRequiredService<ConsoleSignIns>().ValidateAsync(context);
         });
         services.AddAuthorization();
         services.AddAntiforgery();

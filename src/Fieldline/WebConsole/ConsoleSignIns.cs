@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text;
 using Fieldline.Core.Security;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 
 namespace Fieldline.WebConsole;
 
@@ -37,9 +38,28 @@ internal sealed partial class ConsoleSignIns(IAdminKeyVerifier verifier, TimePro
         }
 
         _failures.Reset(source);
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, "admin")], ConsoleHosting.Scheme);
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, "admin"), new Claim(KeyStampClaim, verifier.KeyStamp ?? "")],
+            ConsoleHosting.Scheme);
         await context.SignInAsync(ConsoleHosting.Scheme, new ClaimsPrincipal(identity));
         return null;
+    }
+
+    /// <summary>The claim that carries the admin key's stamp at sign-in.</summary>
+    public const string KeyStampClaim = "fieldline:key_stamp";
+
+    /// <summary>
+    /// Ends a console session signed in under another admin key: changing the key signs everyone out, as changing a
+    /// password would. Runs on every request that carries the cookie (a claim comparison, no I/O).
+    /// </summary>
+    public async Task ValidateAsync(CookieValidatePrincipalContext context)
+    {
+        var stamp = context.Principal?.FindFirst(KeyStampClaim)?.Value;
+        if (stamp is null || verifier.KeyStamp is not { } current || !string.Equals(stamp, current, StringComparison.Ordinal))
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(ConsoleHosting.Scheme);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A console sign-in from {Source} was refused: wrong admin API key")]

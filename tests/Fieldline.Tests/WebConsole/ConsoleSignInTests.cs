@@ -78,6 +78,40 @@ public sealed class ConsoleSignInTests
     }
 
     [Fact]
+    public async Task A_session_survives_a_restart_but_not_a_change_of_the_admin_key()
+    {
+        var dataDir = TestEnvironment.NewTempDirectory();
+        await using var browser = await ConsoleBrowser.LaunchAsync();
+        await using (var first = await TestEnvironment.StartAsync(dataDir: dataDir))
+        {
+            await browser.OpenSignedInAsync(first, "/devices");
+        }
+
+        string restarted;
+        await using (var same = await TestEnvironment.StartAsync(dataDir: dataDir))
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(new Uri(same.Application.HttpUrl, "/devices").ToString());
+            restarted = page.Url;
+        }
+
+        IPage again;
+        IReadOnlyList<BrowserContextCookiesResult> cookies;
+        await using (var changed = await TestEnvironment.StartAsync(adminKey: "a-new-admin-key-0123456789", dataDir: dataDir))
+        {
+            again = await browser.NewPageAsync();
+            await again.GotoAsync(new Uri(changed.Application.HttpUrl, "/devices").ToString());
+            cookies = await browser.Context.CookiesAsync();
+        }
+
+        Directory.Delete(dataDir, recursive: true);
+
+        Assert.EndsWith("/devices", restarted, StringComparison.Ordinal);
+        Assert.Contains("/sign-in", again.Url, StringComparison.Ordinal);
+        Assert.DoesNotContain(cookies, c => c.Name == "fieldline-console"); // the old session's cookie was removed
+    }
+
+    [Fact]
     public async Task The_device_page_shows_properties_latest_values_the_shadow_delta_and_commands()
     {
         await using var env = await TestEnvironment.StartAsync();
