@@ -33,6 +33,7 @@ public sealed class ConsoleLiveTests
             "-q", "1", "-t", "sensor/live-th-1/telemetry", "-m", """{"type":"temperature","value":42.25,"unit":"°C"}"""]);
         var latest = await ConsoleBrowser.TextWhenAsync(page.Locator("tr[data-metric=temperature] td.value"), s => s == "42.25", "the latest value 42.25");
         var pointsAfter = await Poll.UntilAsync(() => chart.GetAttributeAsync("data-points"), p => p != pointsBefore, "the chart gained the point");
+        var after = await page.Locator("[data-chart-metric=temperature] [data-chart-status]").InnerTextAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "device-live");
         var mark = await page.EvaluateAsync<string?>("() => window.fieldlineMark");
 
@@ -41,6 +42,7 @@ public sealed class ConsoleLiveTests
         Assert.Equal("2", pointsBefore);
         Assert.Equal("42.25", latest);
         Assert.Equal("3", pointsAfter);
+        Assert.Equal("3 points, the newest as they arrive", after);
         Assert.Equal("same page", mark);
     }
 

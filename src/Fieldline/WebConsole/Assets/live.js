@@ -228,6 +228,8 @@ const fieldline = (() => {
         const oldest = now - ranges[state.range];
         state.window = [oldest, Math.max(now, t)];
         while (times.length && (times[0] < oldest || times.length > maxPoints)) { times.shift(); values.shift(); }
+        status.textContent = `${times.length} ${times.length === 1 ? "point" : "points"}, the newest as they arrive`;
+        status.classList.remove("error");
         show();
       },
     };
