@@ -7,14 +7,16 @@ namespace Fieldline.WebConsole;
 
 /// <summary>
 /// The console's stylesheet and scripts, embedded in the assembly and served at <c>/console/{name}</c> with an ETag,
-/// so that the one binary carries its console and nothing needs a front-end build or a web root on disk.
+/// so that the one binary carries its console and nothing needs a front-end build or a web root on disk. Pages link
+/// them through <see cref="Url"/>, which adds the content's tag: such a URL is cached for a year without
+/// revalidation (a new build has new tags), so a page load does not ask again for every script.
 /// </summary>
 internal static class ConsoleAssets
 {
     private static readonly FrozenDictionary<string, Asset> s_assets = Load();
 
     public static void MapConsoleAssets(this WebApplication app) =>
-        app.MapGet("/console/{name}", (string name, HttpContext context) =>
+        app.MapGet("/console/{name}", (string name, string? v, HttpContext context) =>
         {
             if (!s_assets.TryGetValue(name, out var asset))
             {
@@ -27,9 +29,15 @@ internal static class ConsoleAssets
             }
 
             context.Response.Headers.ETag = asset.ETag;
-            context.Response.Headers.CacheControl = "no-cache"; // revalidated with the ETag: a new build is seen at once
+
+            // A URL with this content's tag never changes meaning; without it, revalidate so a new build is seen at once.
+            context.Response.Headers.CacheControl = v == asset.Tag ? "public, max-age=31536000, immutable" : "no-cache";
             return Results.Bytes(asset.Content, asset.ContentType);
         }).ExcludeFromDescription();
+
+    /// <summary>The address of asset <paramref name="name"/> with its content's tag, cached by browsers for a year.</summary>
+    public static string Url(string name) =>
+        s_assets.TryGetValue(name, out var asset) ? $"/console/{name}?v={asset.Tag}" : throw new ArgumentException($"No console asset is named '{name}'.", nameof(name));
 
     private static FrozenDictionary<string, Asset> Load()
     {
@@ -51,11 +59,11 @@ internal static class ConsoleAssets
                 _ => "application/octet-stream",
             };
             var tag = Convert.ToHexStringLower(SHA256.HashData(content))[..16];
-            assets[name] = new Asset(content, type, new EntityTagHeaderValue('"' + tag + '"').ToString());
+            assets[name] = new Asset(content, type, tag, new EntityTagHeaderValue('"' + tag + '"').ToString());
         }
 
         return assets.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
-    private sealed record Asset(byte[] Content, string ContentType, string ETag);
+    private sealed record Asset(byte[] Content, string ContentType, string Tag, string ETag);
 }

@@ -9,6 +9,12 @@ namespace Fieldline.Tests.Infrastructure;
 /// </summary>
 internal sealed class ConsoleBrowser : IAsyncDisposable
 {
+    /// <summary>
+    /// The xUnit collection of every browser test: one Chromium at a time. Several at once on two cores starved each
+    /// other until a page's load event took longer than the timeout.
+    /// </summary>
+    public const string Collection = "Console browser";
+
     public const string ChromiumPath = "/usr/bin/chromium";
 
     private readonly IPlaywright _playwright;
@@ -39,7 +45,8 @@ internal sealed class ConsoleBrowser : IAsyncDisposable
             Args = ["--headless", "--no-sandbox", "--disable-gpu"],
             ViewportSize = new ViewportSize { Width = width, Height = height },
         });
-        context.SetDefaultTimeout(15_000);
+        // Generous: on CI's two cores Chromium shares the CPU with the server and the other test classes.
+        context.SetDefaultTimeout(30_000);
         return new ConsoleBrowser(playwright, context, profile);
     }
 
@@ -95,3 +102,7 @@ internal sealed class ConsoleBrowser : IAsyncDisposable
         return Path.GetTempPath();
     }
 }
+
+/// <summary>Runs the browser tests one at a time (see <see cref="ConsoleBrowser.Collection"/>).</summary>
+[CollectionDefinition(ConsoleBrowser.Collection, DisableParallelization = true)]
+public sealed class ConsoleBrowserCollection;

@@ -5,6 +5,7 @@ using Microsoft.Playwright;
 namespace Fieldline.Tests.WebConsole;
 
 /// <summary>Managing devices from the console in real headless Chromium: edit, maintenance, token rotation, deletion, sorting and search.</summary>
+[Collection(ConsoleBrowser.Collection)]
 public sealed class ConsoleDeviceManagementTests
 {
     [Fact]

@@ -9,6 +9,7 @@ namespace Fieldline.Tests.WebConsole;
 /// the page stays loaded. Each test marks the page's window object and checks the mark at the end: a reload would
 /// have wiped it.
 /// </summary>
+[Collection(ConsoleBrowser.Collection)]
 public sealed class ConsoleLiveTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.Playwright;
 namespace Fieldline.Tests.WebConsole;
 
 /// <summary>The web console in real headless Chromium: sign-in with the admin key, the overview and the devices page.</summary>
+[Collection(ConsoleBrowser.Collection)]
 public sealed class ConsoleSignInTests
 {
     [Fact]
