@@ -59,8 +59,36 @@ internal sealed class ConsoleBrowser : IAsyncDisposable
         await page.GotoAsync(new Uri(env.Application.HttpUrl, path).ToString());
         await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(url => !url.Contains("/sign-in", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => !url.Contains("/sign-in", StringComparison.Ordinal), Parsed);
         return page;
+    }
+
+    /// <summary>
+    /// Waiting for a navigation until the document is parsed, not until its load event: the pages are rendered on the
+    /// server, so the parsed document is the page, and in a few CI runs Chromium's load event did not reach Playwright
+    /// within 30 s although the page was there (the logs show the network idle), on pages with and without live streams.
+    /// </summary>
+    public static readonly PageWaitForURLOptions Parsed = new() { WaitUntil = WaitUntilState.DOMContentLoaded };
+
+    /// <summary>
+    /// Clicks a form's submit button and waits until the page it leads to is parsed. A post that redirects back to the
+    /// same address (post, redirect, get) changes no URL to wait for, and reading the page before the new one loaded
+    /// would read the old one.
+    /// </summary>
+    public static async Task SubmitAsync(IPage page, ILocator button)
+    {
+        var loaded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnLoad(object? sender, IPage loadedPage) => loaded.TrySetResult();
+        page.DOMContentLoaded += OnLoad;
+        try
+        {
+            await button.ClickAsync();
+            await loaded.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            page.DOMContentLoaded -= OnLoad;
+        }
     }
 
     /// <summary>Waits until <paramref name="locator"/>'s text satisfies <paramref name="condition"/> (bounded), and returns it.</summary>

@@ -24,20 +24,20 @@ public sealed class ConsoleDeviceManagementTests
         await device.DisposeAsync();
         await Poll.UntilAsync(async () => (string?)(await GetDeviceAsync(env))["status"], s => s == "offline", "the device offline");
         await page.GetByLabel("Name").FillAsync("");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Save" }));
         var invalid = await page.GetByRole(AriaRole.Alert).First.InnerTextAsync();
         await page.GetByLabel("Name").FillAsync("Boiler room sensor");
         await page.GetByLabel("Location").FillAsync("basement");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Save" }));
         var heading = await page.GetByRole(AriaRole.Heading, new() { Level = 1 }).InnerTextAsync();
         var saved = await GetDeviceAsync(env);
 
         await using var again = await DeviceMqttClient.ConnectAsync(env, "manage-th-1", token);
         await page.ReloadAsync();
-        await page.GetByRole(AriaRole.Button, new() { Name = "Set maintenance" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Set maintenance" }));
         var maintenance = await page.Locator("[data-device-status]").InnerTextAsync();
         await Poll.UntilAsync(() => Task.FromResult(again.Client.IsConnected), c => !c, "the device disconnected by maintenance");
-        await page.GetByRole(AriaRole.Button, new() { Name = "End maintenance" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "End maintenance" }));
         var after = await page.Locator("[data-device-status]").InnerTextAsync();
 
         Assert.Equal("online", shown);
@@ -62,7 +62,7 @@ public sealed class ConsoleDeviceManagementTests
         var page = await browser.OpenSignedInAsync(env, "/devices/manage-rot-1");
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Rotate token" }).ClickAsync();
-        await page.GetByRole(AriaRole.Button, new() { Name = "Rotate token" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Rotate token" }));
         var token = await page.GetByLabel("Token").InputValueAsync();
         var command = await page.GetByLabel("Send a reading with mosquitto_pub").InputValueAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "rotate-token");
@@ -88,12 +88,12 @@ public sealed class ConsoleDeviceManagementTests
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Delete" }).ClickAsync();
         await page.GetByLabel("Type the device id").FillAsync("manage-del-2");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Delete device" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Delete device" }));
         var refused = await page.GetByRole(AriaRole.Alert).InnerTextAsync();
         using var stillThere = await env.Client.GetAsync("/api/v1/devices/manage-del-1");
         await ConsoleBrowser.ScreenshotAsync(page, "delete-device");
         await page.GetByLabel("Type the device id").FillAsync("manage-del-1");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Delete device" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Delete device" }));
         var done = await page.GetByRole(AriaRole.Status).InnerTextAsync();
         using var gone = await env.Client.GetAsync("/api/v1/devices/manage-del-1");
 
@@ -117,16 +117,16 @@ public sealed class ConsoleDeviceManagementTests
         await using var browser = await ConsoleBrowser.LaunchAsync();
         var page = await browser.OpenSignedInAsync(env, "/devices");
         await page.GetByRole(AriaRole.Link, new() { Name = "Name" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("sort=name", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("sort=name", StringComparison.Ordinal), ConsoleBrowser.Parsed);
         await page.GetByRole(AriaRole.Link, new() { Name = "Name ▲" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("sort=-name", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("sort=-name", StringComparison.Ordinal), ConsoleBrowser.Parsed);
         var ariaSort = await page.Locator("th[aria-sort]").GetAttributeAsync("aria-sort");
         var first = await page.Locator("tbody tr td:nth-child(2)").AllInnerTextsAsync();
         await page.GetByRole(AriaRole.Link, new() { Name = "Next page" }).ClickAsync();
         var second = await page.Locator("tbody tr td:nth-child(2)").AllInnerTextsAsync();
         await page.GetByLabel("Search id or name").FillAsync("unit 3");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("q=unit", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("q=unit", StringComparison.Ordinal), ConsoleBrowser.Parsed);
         var searched = await page.Locator("tbody tr td:nth-child(2)").AllInnerTextsAsync();
 
         var expected = Enumerable.Range(0, 60).Select(i => $"{(char)('A' + (i % 26))} unit {i:D2}").OrderByDescending(n => n, StringComparer.Ordinal).ToList();

@@ -104,7 +104,7 @@ public sealed class ConsoleLiveTests
         await using var browser = await ConsoleBrowser.LaunchAsync();
         var page = await browser.OpenSignedInAsync(env, "/devices/live-valve-1");
         await page.GetByLabel("Desired state").FillAsync("""{"open": 40}""");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }));
         var delta = await device.NextAsync("device/live-valve-1/shadow/delta");
         await page.Locator("[data-live-state=open]").WaitForAsync();
         var open = await page.Locator("pre[data-section=delta]").InnerTextAsync();

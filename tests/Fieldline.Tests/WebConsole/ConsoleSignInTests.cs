@@ -35,13 +35,13 @@ public sealed class ConsoleSignInTests
         await page.GetByRole(AriaRole.Link, new() { Name = "Devices" }).ClickAsync();
         await page.GetByLabel("Type").SelectOptionAsync("gateway");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("type=gateway", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("type=gateway", StringComparison.Ordinal), ConsoleBrowser.Parsed);
         var filtered = await page.Locator("tbody tr").AllInnerTextsAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "devices");
         await page.GetByLabel("Type").SelectOptionAsync("");
         await page.GetByLabel("Search id or name").FillAsync("console-t");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("q=console-t", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("q=console-t", StringComparison.Ordinal), ConsoleBrowser.Parsed);
         var searched = await page.Locator("tbody tr").AllInnerTextsAsync();
 
         Assert.Contains("/sign-in", redirected, StringComparison.Ordinal);
@@ -202,7 +202,9 @@ public sealed class ConsoleSignInTests
         await page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }).ClickAsync();
         var invalid = await page.GetByRole(AriaRole.Alert).InnerTextAsync();
         await page.GetByLabel("Desired state").FillAsync("""{"open": 40}""");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }).ClickAsync();
+
+        // The form posts and redirects (post, redirect, get): wait for that navigation before the test reloads.
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Save desired (version 0)" }));
         var delta = await device.NextAsync("device/console-valve-1/shadow/delta");
         await device.PublishAsync("device/console-valve-1/shadow/update", """{"state":{"reported":{"open":40}}}""");
         await device.NextAsync("device/console-valve-1/shadow/update/accepted");
@@ -210,17 +212,13 @@ public sealed class ConsoleSignInTests
         var closed = await page.Locator("pre[data-section=delta]").InnerTextAsync();
         await page.GetByLabel("Command type").FillAsync("flush");
         await page.GetByLabel("Parameters").FillAsync("""{"seconds": 5}""");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Send command" }).ClickAsync();
+        await ConsoleBrowser.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Send command" }));
         var command = await device.NextAsync("device/console-valve-1/command");
         await device.PublishAsync("device/console-valve-1/response", $$"""{"command_id":"{{command["command_id"]}}","status":"success"}""");
-        var state = await Poll.UntilAsync(
-            async () =>
-            {
-                await page.ReloadAsync();
-                return await page.Locator($"tr[data-command={command["command_id"]}] td.state").InnerTextAsync();
-            },
-            s => s == "succeeded",
-            "the command succeeded on the device page");
+        var cell = page.Locator($"tr[data-command={command["command_id"]}] td.state");
+        await ConsoleBrowser.TextWhenAsync(cell, s => s == "succeeded", "the command succeeded on the device page");
+        await page.ReloadAsync();
+        var state = await cell.InnerTextAsync(); // as the server renders it
         await ConsoleBrowser.ScreenshotAsync(page, "device-shadow-command");
         var commandRows = await page.Locator("tbody tr[data-command]").CountAsync();
 
