@@ -59,16 +59,22 @@ internal sealed class ConsoleBrowser : IAsyncDisposable
         await page.GotoAsync(new Uri(env.Application.HttpUrl, path).ToString());
         await page.GetByLabel("Admin API key").FillAsync(TestEnvironment.AdminKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(url => !url.Contains("/sign-in", StringComparison.Ordinal), Parsed);
+        await WaitForPageAsync(page, url => !url.Contains("/sign-in", StringComparison.Ordinal));
         return page;
     }
 
     /// <summary>
-    /// Waiting for a navigation until the document is parsed, not until its load event: the pages are rendered on the
-    /// server, so the parsed document is the page, and in a few CI runs Chromium's load event did not reach Playwright
-    /// within 30 s although the page was there (the logs show the network idle), on pages with and without live streams.
+    /// Waits until the page's address satisfies <paramref name="url"/> and the new page is parsed. It polls the
+    /// address rather than waiting for Playwright's navigation events: in a few CI runs such a wait timed out although
+    /// the page had been served (the log showed the network idle), and a failure here names the address seen.
     /// </summary>
-    public static readonly PageWaitForURLOptions Parsed = new() { WaitUntil = WaitUntilState.DOMContentLoaded };
+    public static async Task WaitForPageAsync(IPage page, Func<string, bool> url)
+    {
+        await Poll.UntilAsync(() => Task.FromResult(page.Url), url, "the page's address to match", TimeSpan.FromSeconds(30));
+
+        // The last element of every page's body: once it is attached, the whole page is parsed.
+        await page.Locator("script[src*='live.js']").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+    }
 
     /// <summary>
     /// Clicks a form's submit button and waits until the page it leads to is parsed. A post that redirects back to the

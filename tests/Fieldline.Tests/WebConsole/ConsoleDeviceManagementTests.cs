@@ -117,16 +117,16 @@ public sealed class ConsoleDeviceManagementTests
         await using var browser = await ConsoleBrowser.LaunchAsync();
         var page = await browser.OpenSignedInAsync(env, "/devices");
         await page.GetByRole(AriaRole.Link, new() { Name = "Name" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("sort=name", StringComparison.Ordinal), ConsoleBrowser.Parsed);
+        await ConsoleBrowser.WaitForPageAsync(page, url => url.Contains("sort=name", StringComparison.Ordinal));
         await page.GetByRole(AriaRole.Link, new() { Name = "Name ▲" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("sort=-name", StringComparison.Ordinal), ConsoleBrowser.Parsed);
+        await ConsoleBrowser.WaitForPageAsync(page, url => url.Contains("sort=-name", StringComparison.Ordinal));
         var ariaSort = await page.Locator("th[aria-sort]").GetAttributeAsync("aria-sort");
         var first = await page.Locator("tbody tr td:nth-child(2)").AllInnerTextsAsync();
         await page.GetByRole(AriaRole.Link, new() { Name = "Next page" }).ClickAsync();
         var second = await page.Locator("tbody tr td:nth-child(2)").AllInnerTextsAsync();
         await page.GetByLabel("Search id or name").FillAsync("unit 3");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("q=unit", StringComparison.Ordinal), ConsoleBrowser.Parsed);
+        await ConsoleBrowser.WaitForPageAsync(page, url => url.Contains("q=unit", StringComparison.Ordinal));
         var searched = await page.Locator("tbody tr td:nth-child(2)").AllInnerTextsAsync();
 
         var expected = Enumerable.Range(0, 60).Select(i => $"{(char)('A' + (i % 26))} unit {i:D2}").OrderByDescending(n => n, StringComparer.Ordinal).ToList();

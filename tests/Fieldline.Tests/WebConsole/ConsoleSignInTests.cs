@@ -35,13 +35,13 @@ public sealed class ConsoleSignInTests
         await page.GetByRole(AriaRole.Link, new() { Name = "Devices" }).ClickAsync();
         await page.GetByLabel("Type").SelectOptionAsync("gateway");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("type=gateway", StringComparison.Ordinal), ConsoleBrowser.Parsed);
+        await ConsoleBrowser.WaitForPageAsync(page, url => url.Contains("type=gateway", StringComparison.Ordinal));
         var filtered = await page.Locator("tbody tr").AllInnerTextsAsync();
         await ConsoleBrowser.ScreenshotAsync(page, "devices");
         await page.GetByLabel("Type").SelectOptionAsync("");
         await page.GetByLabel("Search id or name").FillAsync("console-t");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("q=console-t", StringComparison.Ordinal), ConsoleBrowser.Parsed);
+        await ConsoleBrowser.WaitForPageAsync(page, url => url.Contains("q=console-t", StringComparison.Ordinal));
         var searched = await page.Locator("tbody tr").AllInnerTextsAsync();
 
         Assert.Contains("/sign-in", redirected, StringComparison.Ordinal);
