@@ -35,7 +35,7 @@ public sealed class LiveTelemetry
     /// </summary>
     public void Publish(string deviceId, ReadOnlySpan<TelemetryPoint> points, Task durable)
     {
-        if (points.IsEmpty || !IsWatched(deviceId) || !_watchers.TryGetValue(deviceId, out var channels))
+        if (points.IsEmpty || Volatile.Read(ref _watcherCount) == 0 || !_watchers.TryGetValue(deviceId, out var channels))
         {
             return;
         }

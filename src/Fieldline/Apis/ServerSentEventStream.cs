@@ -20,8 +20,6 @@ internal static class ServerSentEventStream
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        await response.WriteAsync(": connected\n\n", cancellationToken);
-        await response.Body.FlushAsync(cancellationToken);
 
         var stopping = response.HttpContext.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
@@ -44,7 +42,11 @@ internal static class ServerSentEventStream
         Task<bool>? next = null;
         try
         {
+            // The first MoveNextAsync subscribes (it runs the source up to its first wait), and only then does the
+            // client hear that it is connected: whatever happens after ": connected" reaches it.
             next = stream.MoveNextAsync().AsTask();
+            await response.WriteAsync(": connected\n\n", cancellationToken);
+            await response.Body.FlushAsync(cancellationToken);
             while (true)
             {
                 if (await Task.WhenAny(next, beat) == beat)

@@ -83,10 +83,7 @@ internal sealed class SystemStats(IDeviceRegistry registry, MqttBroker broker, C
         var server = coap.Server;
         return new SystemStatsResponse(
             timeProvider.GetUtcNow(),
-            new DeviceCountsResponse(
-                counts.Values.Sum(),
-                Enum.GetValues<DeviceStatus>().ToDictionary(WireNames.Name, s => counts.Where(c => c.Key.Status == s).Sum(c => c.Value)),
-                Enum.GetValues<DeviceType>().ToDictionary(WireNames.Name, t => counts.Where(c => c.Key.Type == t).Sum(c => c.Value))),
+            DeviceCountsResponse.From(counts),
             new MqttStatsResponse(broker.ConnectedClients, broker.SessionCount, broker.SubscriptionCount, broker.RetainedCount, broker.MessagesReceived, broker.MessagesSent),
             new CoapStatsResponse(server is not null, server?.ObserverCount ?? 0, server?.MessagesReceived ?? 0, server?.MessagesSent ?? 0),
             new TrafficResponse((int)TrafficHistory.Interval.TotalSeconds, traffic.Since(afterTime)));
@@ -119,7 +116,14 @@ internal sealed class SystemStats(IDeviceRegistry registry, MqttBroker broker, C
 
 internal sealed record SystemStatsResponse(DateTimeOffset Time, DeviceCountsResponse Devices, MqttStatsResponse Mqtt, CoapStatsResponse Coap, TrafficResponse Traffic);
 
-internal sealed record DeviceCountsResponse(long Total, IReadOnlyDictionary<string, long> ByStatus, IReadOnlyDictionary<string, long> ByType);
+internal sealed record DeviceCountsResponse(long Total, IReadOnlyDictionary<string, long> ByStatus, IReadOnlyDictionary<string, long> ByType)
+{
+    /// <summary>The registry's counts by (status, type) summed per status and per type, every status and type present.</summary>
+    public static DeviceCountsResponse From(IReadOnlyDictionary<(DeviceStatus Status, DeviceType Type), long> counts) => new(
+        counts.Values.Sum(),
+        Enum.GetValues<DeviceStatus>().ToDictionary(WireNames.Name, s => counts.Where(c => c.Key.Status == s).Sum(c => c.Value)),
+        Enum.GetValues<DeviceType>().ToDictionary(WireNames.Name, t => counts.Where(c => c.Key.Type == t).Sum(c => c.Value)));
+}
 
 internal sealed record MqttStatsResponse(int Connections, int Sessions, int Subscriptions, int Retained, long MessagesReceived, long MessagesSent);
 
